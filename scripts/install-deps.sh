@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of Jarvis on a fresh Debian 12 machine.
+# Idempotent: when every package is already present it only runs one dpkg query.
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config meson ninja-build git ca-certificates
+  libboost1.81-dev libssl-dev openssl
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  rapidjson-dev libcli11-dev catch2
+  busybox-static procps iproute2 python3
+)
+# Container-image test suite only.
+image_packages=(buildah debootstrap)
+
+want=("${packages[@]}")
+if [[ "${JARVIS_WITH_IMAGE_TOOLS:-0}" == 1 ]]; then
+  want+=("${image_packages[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [[ $(id -u) != 0 ]]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

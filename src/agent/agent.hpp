@@ -1,0 +1,27 @@
+// The agent role: a gRPC server that runs shell commands on its node.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "common/log.hpp"
+
+namespace jarvis::agent {
+
+struct AgentOptions {
+  std::string listen = "0.0.0.0:50051";
+  std::string host_root = "/host";
+  std::string node_name;  // --node-name, else $NODE_NAME, else the hostname
+  std::uint64_t max_output_bytes = 1 << 20;
+  unsigned max_concurrent = 64;
+};
+
+// Registers the agent's flags (group "Agent") on the shared command line.
+void add_flags(CLI::App& app, AgentOptions& options);
+
+// Runs the agent until SIGTERM/SIGINT; returns the process exit status.
+int run(const AgentOptions& options, Logger& log);
+
+}  // namespace jarvis::agent

@@ -1,0 +1,51 @@
+// jarvis: one executable, two roles. Parses flags, builds the logger and hands over to the role.
+#include <cstdio>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "agent/agent.hpp"
+#include "common/log.hpp"
+#include "controller/controller.hpp"
+#include "jarvis_version.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "jarvis runs shell commands on Kubernetes nodes.\n"
+      "  --role=controller  watches Command resources (jarvis.io/v1) and runs them on the selected nodes\n"
+      "  --role=agent       serves gRPC on one node and runs the commands the controller sends",
+      "jarvis"};
+  app.get_formatter()->column_width(40);
+  app.set_version_flag("--version", std::string("jarvis ") + JARVIS_VERSION);
+
+  std::string role;
+  std::string log_level = "info";
+  app.add_option("--role", role, "controller or agent")
+      ->check(CLI::IsMember({"controller", "agent"}))
+      ->envname("JARVIS_ROLE");
+  app.add_option("--log-level", log_level, "debug, info, warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+      ->capture_default_str()
+      ->envname("JARVIS_LOG_LEVEL");
+
+  jarvis::agent::AgentOptions agent_options;
+  jarvis::agent::add_flags(app, agent_options);
+  jarvis::controller::ControllerOptions controller_options;
+  jarvis::controller::add_flags(app, controller_options);
+
+  try {
+    app.parse(argc, argv);
+    if (role.empty()) throw CLI::RequiredError("--role");
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "jarvis: %s (see jarvis --help)\n", e.what());
+    return 2;
+  }
+
+  jarvis::Logger log(*jarvis::parse_log_level(log_level));
+  if (role == "agent") return jarvis::agent::run(agent_options, log);
+  return jarvis::controller::run(controller_options, log);
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds kube-apiserver, kubectl and etcd at the versions pinned in versions.env and caches them outside the
+# repository, keyed by version. Prints the cache directory. A cache entry is complete only once its
+# directory exists under its final name: binaries are built into a temporary directory that is renamed at
+# the very end, so a failed or interrupted build never looks complete.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+
+cache_root=${JARVIS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/jarvis}
+key="k8s-${KUBERNETES_VERSION}-etcd-${ETCD_VERSION}"
+dest="$cache_root/$key"
+if [[ -x "$dest/kube-apiserver" && -x "$dest/kubectl" && -x "$dest/etcd" ]]; then
+  echo "$dest"
+  exit 0
+fi
+
+command -v go >/dev/null || { echo "build.sh: the Go toolchain (go >= 1.24) is required to build kube-apiserver" >&2; exit 1; }
+mkdir -p "$cache_root"
+tmp=$(mktemp -d "$cache_root/.building-$key.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+echo "build.sh: building Kubernetes $KUBERNETES_VERSION and etcd $ETCD_VERSION into $dest (first run only, takes minutes)" >&2
+start=$SECONDS
+export CGO_ENABLED=0 GOFLAGS=-mod=mod
+minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
+ldflags_kube="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  ldflags_kube+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+done
+(cd "$here/kube" && go build -trimpath -ldflags "$ldflags_kube" -o "$tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver)
+(cd "$here/kube" && go build -trimpath -ldflags "$ldflags_kube" -o "$tmp/kubectl" k8s.io/kubernetes/cmd/kubectl)
+(cd "$here/etcd" && go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3)
+echo "build.sh: built in $((SECONDS - start)) s" >&2
+rm -rf "$dest"
+mv "$tmp" "$dest"
+trap - EXIT
+echo "$dest"
