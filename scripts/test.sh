@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Runs every test of Jarvis, as CI does, from a fresh clone on Debian 12:
+#   1. installs the build and test dependencies (scripts/install-deps.sh; quick when present),
+#   2. builds kube-apiserver, kubectl and etcd at the pinned versions (cached in ~/.cache/jarvis),
+#   3. builds jarvis and runs the unit and integration tests (meson test),
+#   4. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs the same tests,
+#   5. runs the end-to-end tests against a real local control plane (pytest, test/e2e),
+#   6. builds the container image with buildah and checks it (test/image; skip with JARVIS_SKIP_IMAGE=1).
+# Ends with one line "N passed, N failed" counting every test of every stage.
+set -uo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+
+stage() { printf '\n=== %s ===\n' "$*"; }
+
+stage "dependencies"
+JARVIS_WITH_IMAGE_TOOLS=1 bash scripts/install-deps.sh || { echo "install-deps failed"; echo "0 passed, 1 failed"; exit 1; }
+
+stage "upstream control-plane binaries"
+start=$SECONDS
+if ! k8s_bin=$(bash test/cluster/upstream/build.sh); then
+  echo "building the upstream binaries failed"; echo "0 passed, 1 failed"; exit 1
+fi
+echo "upstream binaries in $k8s_bin ($((SECONDS - start)) s)"
+export JARVIS_K8S_BIN="$k8s_bin"
+
+build_and_test() {  # build dir, extra meson args...
+  local dir=$1; shift
+  if [[ ! -f "$dir/build.ninja" ]]; then
+    meson setup "$dir" "$@" >"$results/$(basename "$dir").setup.log" 2>&1 \
+      || { cat "$results/$(basename "$dir").setup.log"; return 1; }
+  fi
+  ninja -C "$dir" || return 1
+  meson test -C "$dir" --print-errorlogs --num-processes 2 || true
+  cp "$dir/meson-logs/testlog.json" "$results/$(basename "$dir").testlog.json" 2>/dev/null || true
+}
+
+stage "build + unit/integration tests"
+build_and_test build || echo '{"name": "build", "result": "FAIL"}' >"$results/build.testlog.json"
+
+stage "build + unit/integration tests under ASan+UBSan"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  build_and_test build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+  || echo '{"name": "build-asan", "result": "FAIL"}' >"$results/build-asan.testlog.json"
+
+stage "end-to-end tests (real kube-apiserver, kubectl, agents, controller)"
+JARVIS_BINARY="$repo/build/src/jarvis" JARVIS_AGENTCTL="$repo/build/test/agent/jarvis-agentctl" \
+  /usr/bin/python3 -m pytest -v -p no:cacheprovider --junitxml="$results/e2e.xml" test/e2e
+pytest_rc=$?
+if [[ $pytest_rc -ne 0 && ! -s "$results/e2e.xml" ]]; then
+  echo '{"name": "e2e", "result": "FAIL"}' >"$results/e2e-crash.testlog.json"
+fi
+
+if [[ "${JARVIS_SKIP_IMAGE:-0}" != 1 ]]; then
+  stage "container image (buildah, offline)"
+  if [[ -x test/image/run.sh ]]; then
+    JARVIS_AGENTCTL="$repo/build/test/agent/jarvis-agentctl" bash test/image/run.sh | tee "$results/image.log"
+    [[ ${PIPESTATUS[0]} -eq 0 ]] || echo '{"name": "image", "result": "FAIL"}' >"$results/image-rc.testlog.json"
+  fi
+fi
+
+stage "summary"
+/usr/bin/python3 scripts/summarize_tests.py "$results"
