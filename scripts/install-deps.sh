@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency of Jarvis on a fresh Debian 12 machine.
 # Idempotent: when every package is already present it only runs one dpkg query.
+#   --list  prints the package names, one a line, and installs nothing (test/image/run.sh bakes them
+#           into its Debian base image so that the Containerfile's build stage needs no network).
 set -euo pipefail
 
 packages=(
@@ -8,7 +10,7 @@ packages=(
   libboost1.81-dev libssl-dev openssl
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   rapidjson-dev libcli11-dev catch2
-  busybox-static procps iproute2 python3
+  busybox-static procps iproute2 python3 python3-pytest
 )
 # Container-image test suite only.
 image_packages=(buildah debootstrap)
@@ -16,6 +18,11 @@ image_packages=(buildah debootstrap)
 want=("${packages[@]}")
 if [[ "${JARVIS_WITH_IMAGE_TOOLS:-0}" == 1 ]]; then
   want+=("${image_packages[@]}")
+fi
+
+if [[ "${1:-}" == --list ]]; then
+  printf '%s\n' "${want[@]}"
+  exit 0
 fi
 
 missing=()
