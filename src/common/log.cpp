@@ -1,7 +1,9 @@
 #include "common/log.hpp"
 
+#include "common/time_format.hpp"
+#include "common/utf8.hpp"
+
 #include <chrono>
-#include <ctime>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -26,45 +28,6 @@ std::string_view to_string(LogLevel level) {
   return "info";
 }
 
-namespace {
-
-std::string rfc3339_now() {
-  const auto now = std::chrono::system_clock::now();
-  const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(now);
-  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now - secs).count();
-  const std::time_t t = std::chrono::system_clock::to_time_t(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(micros));
-  return buf;
-}
-
-// RapidJSON's writer refuses invalid UTF-8; log values can hold arbitrary bytes (command output), so
-// replace invalid sequences with U+FFFD before writing.
-std::string valid_utf8(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  size_t i = 0;
-  while (i < in.size()) {
-    const auto c = static_cast<unsigned char>(in[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    bool ok = len != 0 && i + len <= in.size();
-    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(in[i + k]) >> 6) == 0x2;
-    if (ok) {
-      out.append(in.substr(i, len));
-      i += len;
-    } else {
-      out.append("\xEF\xBF\xBD");
-      i += 1;
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
 void Logger::log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields) {
   if (!enabled(level)) return;
   rapidjson::StringBuffer buf;
@@ -75,7 +38,7 @@ void Logger::log(LogLevel level, std::string_view msg, std::initializer_list<Log
   };
   w.StartObject();
   w.Key("time");
-  str(rfc3339_now());
+  str(rfc3339_micros(std::chrono::system_clock::now()));
   w.Key("level");
   str(to_string(level));
   w.Key("msg");
