@@ -18,7 +18,15 @@ fi
 
 command -v go >/dev/null || { echo "build.sh: the Go toolchain (go >= 1.24) is required to build kube-apiserver" >&2; exit 1; }
 mkdir -p "$cache_root"
+# Test runs started at the same time on a clean machine wait for one build instead of racing to rename.
+exec 9>"$cache_root/.$key.lock"
+flock 9
+if [[ -x "$dest/kube-apiserver" && -x "$dest/kubectl" && -x "$dest/etcd" ]]; then
+  echo "$dest"
+  exit 0
+fi
 tmp=$(mktemp -d "$cache_root/.building-$key.XXXXXX")
+chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 
 echo "build.sh: building Kubernetes $KUBERNETES_VERSION and etcd $ETCD_VERSION into $dest (first run only, takes minutes)" >&2
@@ -34,6 +42,6 @@ done
 (cd "$here/etcd" && go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3)
 echo "build.sh: built in $((SECONDS - start)) s" >&2
 rm -rf "$dest"
-mv "$tmp" "$dest"
+mv -T "$tmp" "$dest"
 trap - EXIT
 echo "$dest"

@@ -1,0 +1,84 @@
+"""Fixtures of the end-to-end tests: a real local control plane with simulated nodes (test/cluster/).
+
+Options (or environment variables):
+  --jarvis-binary   (JARVIS_BINARY)   the jarvis executable; default <repo>/build/src/jarvis
+  --jarvis-agentctl (JARVIS_AGENTCTL) the gRPC test client; default <repo>/build/test/agent/jarvis-agentctl
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "test" / "cluster"))
+
+from jarvis_cluster import Cluster  # noqa: E402
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("jarvis")
+    group.addoption("--jarvis-binary", default=os.environ.get("JARVIS_BINARY", str(REPO_ROOT / "build/src/jarvis")),
+                    help="the jarvis executable (env JARVIS_BINARY; default <repo>/build/src/jarvis)")
+    group.addoption("--jarvis-agentctl",
+                    default=os.environ.get("JARVIS_AGENTCTL", str(REPO_ROOT / "build/test/agent/jarvis-agentctl")),
+                    help="the jarvis-agentctl gRPC client (env JARVIS_AGENTCTL; "
+                         "default <repo>/build/test/agent/jarvis-agentctl)")
+
+
+@pytest.fixture(scope="session")
+def jarvis_binary(request):
+    return Path(request.config.getoption("--jarvis-binary")).resolve()
+
+
+@pytest.fixture(scope="session")
+def agentctl_binary(request):
+    path = Path(request.config.getoption("--jarvis-agentctl")).resolve()
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"jarvis-agentctl not found at {path}: build it (ninja -C build test/agent/jarvis-agentctl) "
+                    "or pass --jarvis-agentctl / set JARVIS_AGENTCTL")
+    return path
+
+
+@pytest.fixture(scope="session")
+def agentctl(agentctl_binary):
+    """agentctl(target, *args, timeout=30) runs `jarvis-agentctl --target TARGET ARGS...`; returns the
+    CompletedProcess (text output)."""
+    def run(target, *args, timeout=30.0):
+        return subprocess.run([str(agentctl_binary), "--target", target, *map(str, args)],
+                              capture_output=True, text=True, timeout=timeout)
+    return run
+
+
+@pytest.fixture(scope="module")
+def cluster(jarvis_binary, tmp_path_factory):
+    """A 3-node cluster shared by the tests of one module; torn down after them, also when they fail.
+    Tests that stop agents or mark endpoints not ready put them back before they finish."""
+    shared = Cluster(tmp_path_factory.mktemp("cluster"), nodes=3, jarvis=jarvis_binary)
+    try:
+        yield shared.up()
+    finally:
+        shared.down()
+
+
+@pytest.fixture
+def make_cluster(jarvis_binary, tmp_path_factory):
+    """make_cluster(nodes=3, labels=None, **Cluster keyword arguments) starts a cluster of the test's own;
+    every cluster made is torn down after the test."""
+    made = []
+
+    def make(nodes=3, labels=None, **kwargs):
+        made.append(Cluster(tmp_path_factory.mktemp("cluster"), nodes=nodes, labels=labels, jarvis=jarvis_binary,
+                            **kwargs))
+        return made[-1].up()
+
+    yield make
+    errors = []
+    for made_cluster in made:
+        try:
+            made_cluster.down()
+        except Exception as error:  # every cluster gets its tear-down; the first failure is reported
+            errors.append(error)
+    if errors:
+        raise errors[0]
