@@ -1,0 +1,58 @@
+// A Command custom resource (jarvis.io/v1) read from its JSON into typed fields. Metadata and spec parse
+// separately so that a Command with an unusable spec can still be identified, reported on and released
+// from its finalizer.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "common/result.hpp"
+#include "controller/node_selector.hpp"
+
+namespace jarvis::controller {
+
+// Applies when spec.timeoutSeconds is absent; the CRD defaults it to the same value.
+inline constexpr std::uint32_t kDefaultTimeoutSeconds = 300;
+// The agent refuses longer runs (proto/jarvis.proto).
+inline constexpr std::uint32_t kMaxTimeoutSeconds = 86400;
+// The agent refuses longer commands (proto/jarvis.proto).
+inline constexpr std::size_t kMaxCommandBytes = 64 * 1024;
+
+// Identity of one version of a Command: what events point at and what status writes are conditional on.
+struct CommandMeta {
+  std::string ns;
+  std::string name;
+  std::string uid;
+  std::int64_t generation = 0;
+  std::string resource_version;
+  bool being_deleted = false;  // metadata.deletionTimestamp is set
+  std::vector<std::string> finalizers;
+
+  bool has_finalizer(std::string_view finalizer) const;
+};
+
+struct CommandSpec {
+  std::string command;
+  std::uint32_t timeout_seconds = kDefaultTimeoutSeconds;
+  NodeSelector selector;  // no terms when spec.selector is absent: every node
+};
+
+struct Command {
+  CommandMeta meta;
+  CommandSpec spec;
+};
+
+// Errors name the JSON field, e.g. "metadata.uid: required".
+Result<CommandMeta> parse_command_meta(const rapidjson::Value& object);
+
+// Reads object.spec and validates it fully (selector rules included), so a spec that parses can be run.
+// Errors name the field, e.g. `spec.selector.nodeSelectorTerms[0].matchExpressions[1].operator:
+// unsupported operator "Foo" (want In, NotIn, Exists, DoesNotExist, Gt, Lt)`.
+Result<CommandSpec> parse_command_spec(const rapidjson::Value& object);
+
+Result<Command> parse_command(const rapidjson::Value& object);
+
+}  // namespace jarvis::controller
