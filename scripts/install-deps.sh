@@ -9,7 +9,7 @@ packages=(
   build-essential pkg-config meson ninja-build git ca-certificates
   libboost1.81-dev libssl-dev openssl
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  rapidjson-dev libcli11-dev catch2
+  rapidjson-dev libcli11-dev catch2 libyaml-cpp-dev
   busybox-static procps iproute2 python3 python3-pytest
 )
 # Container-image test suite only.

@@ -1,0 +1,13 @@
+// Standard base64 (RFC 4648 §4) decoding for kubeconfig *-data fields.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace jarvis::kube {
+
+// Whitespace is ignored and padding is optional; nullopt on any other character or a dangling bit group.
+std::optional<std::string> base64_decode(std::string_view text);
+
+}  // namespace jarvis::kube

@@ -1,0 +1,165 @@
+#include "kube/client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/field.hpp>
+
+#include "jarvis_version.hpp"
+#include "kube/backoff.hpp"
+#include "kube/cancellation.hpp"
+#include "kube/retry_after.hpp"
+#include "kube/retry_policy.hpp"
+#include "kube/tls_context.hpp"
+
+namespace jarvis::kube {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+std::string describe_request(http::verb method, const std::string& target) {
+  return std::string(http::to_string(method)) + " " + target;
+}
+
+}  // namespace
+
+Client::Client(asio::any_io_executor ex, ClusterConfig config, ClientOptions options, Logger& log)
+    : ex_(std::move(ex)),
+      config_(std::move(config)),
+      options_(options),
+      log_(log),
+      tls_(make_tls_context(config_)),
+      token_(config_.token, config_.token_file, log),
+      rate_limit_(options_.qps, options_.burst, std::chrono::steady_clock::now()) {
+  bool ipv6 = config_.host.find(':') != std::string::npos;
+  host_header_ = (ipv6 ? "[" + config_.host + "]" : config_.host) + ":" + config_.port;
+}
+
+Client::~Client() = default;
+
+asio::awaitable<Status> Client::sleep(std::chrono::steady_clock::duration delay) {
+  if (delay <= std::chrono::steady_clock::duration::zero()) co_return Ok{};
+  asio::steady_timer timer(ex_, delay);
+  auto [ec] = co_await timer.async_wait(use_tuple);
+  if (ec || is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
+  co_return Ok{};
+}
+
+asio::awaitable<Status> Client::wait_for_rate_limit() {
+  co_return co_await sleep(rate_limit_.take(std::chrono::steady_clock::now()));
+}
+
+asio::awaitable<Result<std::unique_ptr<Connection>>> Client::open_connection() {
+  if (!tls_) co_return tls_.error();
+  auto connection = std::make_unique<Connection>(ex_, **tls_);
+  Status connected = co_await connection->connect(config_.host, config_.port, options_.request_timeout);
+  if (!connected) co_return connected.error();
+  co_return connection;
+}
+
+HttpRequest Client::make_request(http::verb method, const std::string& target, std::string body,
+                                 const std::string& content_type) {
+  HttpRequest request{method, target, 11};
+  request.set(http::field::host, host_header_);
+  request.set(http::field::user_agent, "jarvis/" JARVIS_VERSION);
+  request.set(http::field::accept, "application/json");
+  const std::string& token = token_.get(std::chrono::steady_clock::now());
+  if (!token.empty()) request.set(http::field::authorization, "Bearer " + token);
+  if (!body.empty()) request.set(http::field::content_type, content_type);
+  request.keep_alive(true);
+  request.body() = std::move(body);
+  request.prepare_payload();
+  return request;
+}
+
+asio::awaitable<Result<Response>> Client::request(http::verb method, std::string target, std::string body,
+                                                  std::string content_type) {
+  Backoff backoff(std::chrono::milliseconds(250), std::chrono::seconds(8));
+  bool token_refreshed = false;
+  Error last_error;
+  std::chrono::steady_clock::duration delay{};
+  for (int attempt = 0;; ++attempt) {
+    if (delay > std::chrono::steady_clock::duration::zero()) {
+      log_.debug("retrying API request",
+                 {{"request", describe_request(method, target)},
+                  {"attempt", attempt},
+                  {"delay_ms", static_cast<std::int64_t>(
+                                   std::chrono::duration_cast<std::chrono::milliseconds>(delay).count())},
+                  {"error", last_error.message}});
+      if (Status slept = co_await sleep(delay); !slept) co_return slept.error();
+      delay = {};
+    }
+    if (Status allowed = co_await wait_for_rate_limit(); !allowed) co_return allowed.error();
+
+    std::unique_ptr<Connection> connection;
+    bool reused = !idle_.empty();
+    if (reused) {
+      connection = std::move(idle_.back());
+      idle_.pop_back();
+    } else {
+      auto opened = co_await open_connection();
+      if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
+      if (!opened) {
+        last_error = opened.error();
+        if (attempt >= options_.max_retries) break;
+        delay = backoff.next();
+        continue;
+      }
+      connection = std::move(*opened);
+    }
+
+    Result<Response> answer =
+        co_await connection->round_trip(make_request(method, target, body, content_type), options_.request_timeout,
+                                        options_.max_response_bytes);
+    if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
+    if (!answer) {
+      if (reused && connection->bytes_received() == 0) {
+        // The server closed the idle connection (timeout, restart): the others in the pool are likely as stale.
+        idle_.clear();
+        --attempt;
+        continue;
+      }
+      last_error = answer.error();
+      if (attempt >= options_.max_retries) break;
+      delay = backoff.next();
+      continue;
+    }
+    if (connection->reusable() && idle_.size() < options_.max_idle_connections) idle_.push_back(std::move(connection));
+
+    Response& response = *answer;
+    if (response.status == 401 && !token_refreshed && token_.refresh_after_unauthorized()) {
+      token_refreshed = true;  // perhaps a rotated token: one more try with the file read again
+      --attempt;
+      continue;
+    }
+    if (!is_retryable_status(response.status, response.retry_after) || attempt >= options_.max_retries) {
+      co_return std::move(response);
+    }
+    last_error = Error{describe_response(response), static_cast<int>(response.status)};
+    auto asked = parse_retry_after(response.retry_after, std::chrono::system_clock::now());
+    delay = asked ? std::chrono::steady_clock::duration(std::min(*asked, kMaxRetryAfter)) : backoff.next();
+  }
+  co_return Error{describe_request(method, target) + ": " + last_error.message + " (after " +
+                      std::to_string(options_.max_retries + 1) + " attempts)",
+                  last_error.code};
+}
+
+asio::awaitable<Result<Response>> Client::stream(std::string target, std::chrono::seconds idle_timeout,
+                                                 Connection::OnData on_data) {
+  if (Status allowed = co_await wait_for_rate_limit(); !allowed) co_return allowed.error();
+  auto opened = co_await open_connection();
+  if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
+  if (!opened) co_return Error{"GET " + target + ": " + opened.error().message, opened.error().code};
+  Result<Response> answer = co_await (*opened)->stream(make_request(http::verb::get, target, {}, {}), idle_timeout, on_data);
+  if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
+  if (!answer) co_return Error{"GET " + target + ": " + answer.error().message, answer.error().code};
+  if (answer->status == 401) token_.refresh_after_unauthorized();
+  co_return answer;
+}
+
+}  // namespace jarvis::kube
