@@ -1,14 +1,145 @@
 #include "agent/agent.hpp"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include "agent/execution_registry.hpp"
+#include "agent/grpc_service.hpp"
+#include "agent/server_credentials.hpp"
+#include "agent/start_request_validation.hpp"
+
 namespace jarvis::agent {
 
-void add_flags(CLI::App& app, AgentOptions& o) {
-  app.add_option("--listen", o.listen, "agent: gRPC listen address")->group("Agent")->capture_default_str();
+namespace {
+
+constexpr std::uint64_t most_output_bytes = 64ULL << 20;
+// A StartRequest holds at most a 64 KiB command plus short ids; anything far larger is refused by gRPC.
+constexpr int max_request_bytes = 256 * 1024;
+// How long in-flight calls get to complete once the agent is asked to stop.
+constexpr std::chrono::seconds server_shutdown_deadline{10};
+
+std::string hostname() {
+  char name[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return "unknown";
+  return name;
 }
 
-int run(const AgentOptions&, Logger& log) {
-  log.error("agent not built yet");
-  return 1;
+}  // namespace
+
+void add_flags(CLI::App& app, AgentOptions& o) {
+  const std::string group = "Agent";
+  app.add_option("--listen", o.listen, "agent: gRPC listen address, host:port")
+      ->group(group)
+      ->capture_default_str()
+      ->envname("JARVIS_LISTEN");
+  app.add_option("--host-root", o.host_root,
+                 "agent: directory commands are chrooted into before /bin/sh runs; / means no chroot")
+      ->group(group)
+      ->capture_default_str()
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--node-name", o.node_name, "agent: node name put in every result (default: the hostname)")
+      ->group(group)
+      ->envname("NODE_NAME");
+  app.add_option("--max-output-bytes", o.max_output_bytes,
+                 "agent: output kept per execution (first half + last half); a request may ask for less")
+      ->group(group)
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, most_output_bytes));
+  app.add_option("--max-concurrent", o.max_concurrent,
+                 "agent: executions running at once; beyond it Start fails with RESOURCE_EXHAUSTED")
+      ->group(group)
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 100000u));
+  app.add_option("--retain-finished", o.retain_finished, "agent: finished results kept for Wait (count)")
+      ->group(group)
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1000000u));
+  app.add_option("--retain-finished-for", o.retain_finished_for_seconds,
+                 "agent: seconds a finished result is kept for Wait")
+      ->group(group)
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 7u * 86400u));
+  app.add_option("--kill-grace-period", o.kill_grace_period_seconds,
+                 "agent: seconds between SIGTERM and SIGKILL on timeout, cancel and shutdown")
+      ->group(group)
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 3600u));
+  app.add_option("--default-timeout", o.default_timeout_seconds,
+                 "agent: timeout in seconds for requests that give none")
+      ->group(group)
+      ->capture_default_str()
+      ->check(CLI::Range(1u, max_timeout_seconds));
+}
+
+int run(const AgentOptions& options, Logger& log) {
+  const std::string node_name = options.node_name.empty() ? hostname() : options.node_name;
+  asio::io_context io(1);
+
+  ExecutionRegistry registry(io.get_executor(),
+                             ExecutionEnvironment{
+                                 .host_root = options.host_root,
+                                 .node_name = node_name,
+                                 .kill_grace_period = std::chrono::seconds(options.kill_grace_period_seconds),
+                             },
+                             RegistryLimits{
+                                 .max_running = options.max_concurrent,
+                                 .max_retained_finished = options.retain_finished,
+                                 .retain_finished_for = std::chrono::seconds(options.retain_finished_for_seconds),
+                             },
+                             log);
+  AgentService service(io.get_executor(), registry,
+                       RequestDefaults{
+                           .timeout = std::chrono::seconds(options.default_timeout_seconds),
+                           .max_output_bytes = static_cast<std::size_t>(options.max_output_bytes),
+                       },
+                       log);
+
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, make_server_credentials(), &port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(max_request_bytes);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    log.error("agent could not listen", {{"listen", options.listen}});
+    return 1;
+  }
+  log.info("agent listening", {{"listen", options.listen},
+                               {"port", port},
+                               {"host_root", options.host_root},
+                               {"node_name", node_name},
+                               {"max_concurrent", options.max_concurrent},
+                               {"max_output_bytes", options.max_output_bytes}});
+
+  // gRPC's Shutdown blocks until in-flight calls finish, and those finish on `io`: it runs on its own thread
+  // while `io` keeps serving. `io` returns once the server is down and every execution has ended.
+  auto keep_serving = asio::make_work_guard(io);
+  std::thread shutdown_thread;
+  asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+  stop_signals.async_wait([&](boost::system::error_code ec, int signal_number) {
+    if (ec) return;
+    log.info("agent stopping", {{"signal", signal_number}, {"running", registry.running()}});
+    registry.begin_shutdown();
+    shutdown_thread = std::thread([&] {
+      server->Shutdown(std::chrono::system_clock::now() + server_shutdown_deadline);
+      asio::post(io, [&] { keep_serving.reset(); });
+    });
+  });
+  io.run();
+  if (shutdown_thread.joinable()) shutdown_thread.join();
+  log.info("agent stopped");
+  return 0;
 }
 
 }  // namespace jarvis::agent

@@ -16,6 +16,10 @@ struct AgentOptions {
   std::string node_name;  // --node-name, else $NODE_NAME, else the hostname
   std::uint64_t max_output_bytes = 1 << 20;
   unsigned max_concurrent = 64;
+  unsigned retain_finished = 1000;
+  unsigned retain_finished_for_seconds = 3600;
+  unsigned kill_grace_period_seconds = 5;
+  unsigned default_timeout_seconds = 300;
 };
 
 // Registers the agent's flags (group "Agent") on the shared command line.

@@ -1,0 +1,56 @@
+#include "agent/execution_proto.hpp"
+
+namespace jarvis::agent {
+
+namespace {
+
+v1::State to_proto(ExecutionState state) {
+  switch (state) {
+    case ExecutionState::running: return v1::STATE_RUNNING;
+    case ExecutionState::succeeded: return v1::STATE_SUCCEEDED;
+    case ExecutionState::failed: return v1::STATE_FAILED;
+    case ExecutionState::timed_out: return v1::STATE_TIMED_OUT;
+    case ExecutionState::canceled: return v1::STATE_CANCELED;
+    case ExecutionState::start_failed: return v1::STATE_START_FAILED;
+  }
+  return v1::STATE_UNSPECIFIED;
+}
+
+std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+ExecutionSpec to_spec(const v1::StartRequest& request, const RequestDefaults& defaults) {
+  ExecutionSpec spec;
+  spec.id = request.execution_id();
+  spec.command = request.command();
+  spec.timeout = request.timeout_seconds() == 0 ? defaults.timeout : std::chrono::seconds(request.timeout_seconds());
+  spec.max_output_bytes = request.max_output_bytes() == 0 || request.max_output_bytes() > defaults.max_output_bytes
+                              ? defaults.max_output_bytes
+                              : static_cast<std::size_t>(request.max_output_bytes());
+  spec.origin.namespace_name = request.origin().namespace_();
+  spec.origin.name = request.origin().name();
+  spec.origin.uid = request.origin().uid();
+  spec.origin.generation = request.origin().generation();
+  return spec;
+}
+
+void to_proto(const ExecutionStatus& status, v1::Execution& out) {
+  out.set_execution_id(status.execution_id);
+  out.set_node_name(status.node_name);
+  out.set_state(to_proto(status.state));
+  out.set_exited(status.exited);
+  out.set_exit_code(status.exit_code);
+  out.set_signal(status.signal);
+  out.set_output(status.output);
+  out.set_output_bytes_total(status.output_bytes_total);
+  out.set_truncated(status.truncated);
+  out.set_start_time_unix_ms(unix_ms(status.start_time));
+  out.set_end_time_unix_ms(status.end_time ? unix_ms(*status.end_time) : 0);
+  out.set_reason(status.reason);
+  out.set_command(status.command);
+}
+
+}  // namespace jarvis::agent

@@ -1,0 +1,72 @@
+// ExecutionRegistry: every execution this agent knows, by the id the controller chose.
+//
+// Start is idempotent: a known id never runs its command again. Finished executions are kept for a bounded
+// time and count so a controller that restarted can still collect their results; running ones are bounded
+// by max_running. Not thread-safe: used on the agent's single executor thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "agent/execution.hpp"
+#include "common/log.hpp"
+#include "common/result.hpp"
+
+namespace jarvis::agent {
+
+struct RegistryLimits {
+  std::size_t max_running = 64;
+  std::size_t max_retained_finished = 1000;
+  std::chrono::seconds retain_finished_for{3600};
+};
+
+// Why the registry refused to start an execution (Error::code of a failed start).
+enum class StartRefusal : int { too_many_running = 1, shutting_down = 2 };
+
+class ExecutionRegistry {
+ public:
+  struct Started {
+    std::shared_ptr<Execution> execution;
+    bool created;  // false: the id was already known and nothing was run
+  };
+
+  ExecutionRegistry(asio::any_io_executor executor, ExecutionEnvironment environment, RegistryLimits limits,
+                    Logger& log);
+  ExecutionRegistry(const ExecutionRegistry&) = delete;
+  ExecutionRegistry& operator=(const ExecutionRegistry&) = delete;
+
+  // The execution with spec.id if known (running or retained), else a new one. Fails only with a
+  // StartRefusal code: too many running, or shutting down.
+  Result<Started> start(ExecutionSpec spec);
+  // nullptr when the id is unknown or its result is no longer retained.
+  std::shared_ptr<Execution> find(const std::string& id);
+
+  // Cancels every running execution, releases every waiter and refuses new starts.
+  void begin_shutdown();
+
+  std::size_t running() const { return running_; }
+  std::size_t retained_finished() const { return finished_order_.size(); }
+
+ private:
+  void on_finished(const Execution& execution);
+  void forget_expired();
+
+  asio::any_io_executor executor_;
+  ExecutionEnvironment environment_;
+  RegistryLimits limits_;
+  Logger& log_;
+  std::unordered_map<std::string, std::shared_ptr<Execution>> executions_;
+  // Finished execution ids, oldest first, with when they finished.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> finished_order_;
+  std::size_t running_ = 0;
+  bool shutting_down_ = false;
+};
+
+}  // namespace jarvis::agent

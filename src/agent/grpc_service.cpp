@@ -1,0 +1,93 @@
+#include "agent/grpc_service.hpp"
+
+#include <algorithm>
+#include <exception>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+
+#include "agent/start_request_validation.hpp"
+
+namespace jarvis::agent {
+
+AgentService::AgentService(asio::any_io_executor executor, ExecutionRegistry& registry, RequestDefaults defaults,
+                           Logger& log)
+    : executor_(std::move(executor)), registry_(registry), defaults_(defaults), log_(log) {}
+
+grpc::ServerUnaryReactor* AgentService::Start(grpc::CallbackServerContext* context, const v1::StartRequest* request,
+                                              v1::Execution* response) {
+  auto* reactor = context->DefaultReactor();
+  asio::post(executor_, [this, reactor, request, response] { reactor->Finish(start(*request, *response)); });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AgentService::Wait(grpc::CallbackServerContext* context, const v1::WaitRequest* request,
+                                             v1::Execution* response) {
+  auto* reactor = context->DefaultReactor();
+  asio::post(executor_, [this, reactor, request, response] {
+    asio::co_spawn(executor_, wait(*request, *response),
+                   [this, reactor](std::exception_ptr failure, grpc::Status status) {
+                     if (!failure) return reactor->Finish(status);
+                     log_.error("Wait failed inside the agent");
+                     reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "the agent failed to wait"));
+                   });
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AgentService::Cancel(grpc::CallbackServerContext* context, const v1::CancelRequest* request,
+                                               v1::Execution* response) {
+  auto* reactor = context->DefaultReactor();
+  asio::post(executor_, [this, reactor, request, response] { reactor->Finish(cancel(*request, *response)); });
+  return reactor;
+}
+
+grpc::Status AgentService::start(const v1::StartRequest& request, v1::Execution& response) {
+  if (auto problem = start_request_problem(request)) {
+    log_.warn("start refused", {{"execution_id", request.execution_id()}, {"reason", *problem}});
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *problem);
+  }
+  auto started = registry_.start(to_spec(request, defaults_));
+  if (!started) {
+    log_.warn("start refused", {{"execution_id", request.execution_id()}, {"reason", started.error().message}});
+    const auto code = started.error().code == static_cast<int>(StartRefusal::shutting_down)
+                          ? grpc::StatusCode::UNAVAILABLE
+                          : grpc::StatusCode::RESOURCE_EXHAUSTED;
+    return grpc::Status(code, started.error().message);
+  }
+  if (!started->created) log_.debug("start of a known execution", {{"execution_id", request.execution_id()}});
+  to_proto(started->execution->status(), response);
+  return grpc::Status::OK;
+}
+
+asio::awaitable<grpc::Status> AgentService::wait(const v1::WaitRequest& request, v1::Execution& response) {
+  if (auto problem = execution_id_problem(request.execution_id()))
+    co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *problem);
+  const auto execution = registry_.find(request.execution_id());
+  if (!execution) co_return not_found(request.execution_id());
+  if (request.max_wait_ms() > 0) {
+    const auto wait_for = std::min(std::chrono::milliseconds(request.max_wait_ms()), max_wait);
+    co_await execution->wait_finished(std::chrono::steady_clock::now() + wait_for);
+  }
+  to_proto(execution->status(), response);
+  co_return grpc::Status::OK;
+}
+
+grpc::Status AgentService::cancel(const v1::CancelRequest& request, v1::Execution& response) {
+  if (auto problem = execution_id_problem(request.execution_id()))
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *problem);
+  const auto execution = registry_.find(request.execution_id());
+  if (!execution) return not_found(request.execution_id());
+  if (!execution->finished()) log_.info("cancel requested", {{"execution_id", request.execution_id()}});
+  execution->cancel();
+  to_proto(execution->status(), response);
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentService::not_found(const std::string& execution_id) const {
+  return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                      "no execution \"" + execution_id + "\" on this agent: never started here, or its result is "
+                      "no longer retained (--retain-finished, --retain-finished-for)");
+}
+
+}  // namespace jarvis::agent

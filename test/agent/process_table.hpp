@@ -1,0 +1,17 @@
+// Looks through /proc for processes that are still alive (zombies do not count: they have already died and
+// only wait for their parent to collect them).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string_view>
+#include <vector>
+
+namespace jarvis::agent::test {
+
+// Live processes whose process group is `process_group`.
+std::vector<pid_t> live_processes_in_group(pid_t process_group);
+// Live processes whose environment holds exactly `entry` ("NAME=value").
+std::vector<pid_t> live_processes_with_environment(std::string_view entry);
+
+}  // namespace jarvis::agent::test
