@@ -1,0 +1,175 @@
+#include "controller/agent_client.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <utility>
+
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/support/channel_arguments.h>
+
+namespace jarvis::controller {
+
+namespace asio = boost::asio;
+using jarvis::v1::Execution;
+
+namespace {
+
+// The agent caps output at its --max-output-bytes (1 MiB by default); gRPC's 4 MiB default would turn a
+// larger, deliberately configured cap into RESOURCE_EXHAUSTED.
+constexpr int kMaxResponseBytes = 64 * 1024 * 1024;
+// gRPC backs off up to 2 minutes between reconnects and fails calls fast meanwhile; an agent that restarts
+// (a DaemonSet rollout) must be reachable again within seconds.
+constexpr int kMaxReconnectBackoffMs = 5'000;
+
+std::string_view status_code_name(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED: return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "UNKNOWN_CODE";
+  }
+}
+
+// One unary call's state. gRPC writes `response` and then runs the callback; the callback only posts to
+// the caller's executor, where everything else happens.
+template <typename Request>
+struct UnaryCall {
+  std::shared_ptr<jarvis::v1::Agent::Stub> stub;  // keeps the channel alive until the call ends
+  grpc::ClientContext context;
+  Request request;
+  Execution response;
+};
+
+using AsyncAgent = jarvis::v1::Agent::Stub::async_interface;
+
+// Starts `invoke` (one of the stub's callback methods) and completes with its grpc::Status on the
+// handler's executor. Cancelling the handler's slot cancels the RPC.
+template <typename Request, typename Invoke, typename CompletionToken>
+auto async_unary(std::shared_ptr<UnaryCall<Request>> call, Invoke invoke, asio::any_io_executor fallback,
+                 CompletionToken&& token) {
+  return asio::async_initiate<CompletionToken, void(grpc::Status)>(
+      [](auto handler, std::shared_ptr<UnaryCall<Request>> call, Invoke invoke, asio::any_io_executor fallback) {
+        using Handler = decltype(handler);
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        if (slot.is_connected()) {
+          // Runs on the caller's thread; TryCancel is safe against gRPC's threads.
+          slot.assign([call](asio::cancellation_type) { call->context.TryCancel(); });
+        }
+        // Keeps the caller's io_context from running out of work while gRPC owns the call.
+        asio::any_io_executor home =
+            asio::prefer(asio::get_associated_executor(handler, fallback), asio::execution::outstanding_work.tracked);
+        // std::function needs a copyable callable; the handler is move-only.
+        auto held = std::make_shared<std::optional<Handler>>(std::move(handler));
+        // The callback keeps `call` too: gRPC uses the context until it has run, whatever the caller does.
+        auto* stub = call->stub.get();
+        auto* context = &call->context;
+        const auto* request = &call->request;
+        auto* response = &call->response;
+        invoke(stub->async(), context, request, response,
+               [call = std::move(call), held, home](grpc::Status status) {
+                 asio::post(home, [held, home, status = std::move(status)]() mutable {
+                   Handler h = std::move(**held);
+                   held->reset();
+                   asio::get_associated_cancellation_slot(h).clear();
+                   std::move(h)(std::move(status));
+                 });
+               });
+      },
+      token, std::move(call), std::move(invoke), std::move(fallback));
+}
+
+template <typename Request, typename Invoke>
+asio::awaitable<Result<Execution>> unary(std::shared_ptr<jarvis::v1::Agent::Stub> stub, asio::any_io_executor fallback,
+                                         std::string_view rpc, std::string address, Request request,
+                                         std::chrono::milliseconds deadline, Invoke invoke) {
+  auto call = std::make_shared<UnaryCall<Request>>();
+  call->stub = std::move(stub);
+  call->request = std::move(request);
+  call->context.set_deadline(std::chrono::system_clock::now() + deadline);
+  const grpc::Status status = co_await async_unary(call, std::move(invoke), std::move(fallback), asio::use_awaitable);
+  if (status.ok()) co_return std::move(call->response);
+  std::string message = "agent " + address + ": " + std::string(rpc) + " " + call->request.execution_id() + ": " +
+                        std::string(status_code_name(status.error_code()));
+  if (!status.error_message().empty()) message += ": " + status.error_message();
+  co_return Error{std::move(message), static_cast<int>(status.error_code())};
+}
+
+}  // namespace
+
+std::shared_ptr<grpc::ChannelCredentials> make_channel_credentials() { return grpc::InsecureChannelCredentials(); }
+
+AgentClient::AgentClient(asio::any_io_executor executor, Logger& log,
+                         std::shared_ptr<grpc::ChannelCredentials> credentials)
+    : executor_(std::move(executor)), log_(log), credentials_(std::move(credentials)) {}
+
+std::shared_ptr<jarvis::v1::Agent::Stub> AgentClient::stub_for(const std::string& address) {
+  if (const auto it = stubs_.find(address); it != stubs_.end()) return it->second;
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxResponseBytes);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
+  auto stub = std::make_shared<jarvis::v1::Agent::Stub>(grpc::CreateCustomChannel(address, credentials_, args));
+  stubs_.emplace(address, stub);
+  log_.debug("opened channel to agent", {{"agent", address}});
+  return stub;
+}
+
+void AgentClient::forget(const std::string& address) { stubs_.erase(address); }
+
+asio::awaitable<Result<Execution>> AgentClient::start(const std::string& address, jarvis::v1::StartRequest request,
+                                                      std::chrono::milliseconds deadline) {
+  return unary(stub_for(address), executor_, "Start", address, std::move(request), deadline,
+               [](AsyncAgent* agent, grpc::ClientContext* context, const jarvis::v1::StartRequest* req,
+                  Execution* response, std::function<void(grpc::Status)> done) {
+                 agent->Start(context, req, response, std::move(done));
+               });
+}
+
+asio::awaitable<Result<Execution>> AgentClient::wait(const std::string& address, std::string execution_id,
+                                                     std::chrono::milliseconds max_wait,
+                                                     std::chrono::milliseconds deadline) {
+  jarvis::v1::WaitRequest request;
+  request.set_execution_id(std::move(execution_id));
+  request.set_max_wait_ms(static_cast<std::uint32_t>(std::clamp<std::chrono::milliseconds::rep>(
+      max_wait.count(), 0, std::numeric_limits<std::uint32_t>::max())));
+  return unary(stub_for(address), executor_, "Wait", address, std::move(request), deadline,
+               [](AsyncAgent* agent, grpc::ClientContext* context, const jarvis::v1::WaitRequest* req,
+                  Execution* response, std::function<void(grpc::Status)> done) {
+                 agent->Wait(context, req, response, std::move(done));
+               });
+}
+
+asio::awaitable<Result<Execution>> AgentClient::cancel(const std::string& address, std::string execution_id,
+                                                       std::chrono::milliseconds deadline) {
+  jarvis::v1::CancelRequest request;
+  request.set_execution_id(std::move(execution_id));
+  return unary(stub_for(address), executor_, "Cancel", address, std::move(request), deadline,
+               [](AsyncAgent* agent, grpc::ClientContext* context, const jarvis::v1::CancelRequest* req,
+                  Execution* response, std::function<void(grpc::Status)> done) {
+                 agent->Cancel(context, req, response, std::move(done));
+               });
+}
+
+}  // namespace jarvis::controller

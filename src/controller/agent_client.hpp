@@ -1,0 +1,62 @@
+// The controller's gRPC client to the node agents (proto/jarvis.proto), usable from Asio coroutines on the
+// controller's single thread. Calls run on gRPC's callback API and complete on the caller's executor, so
+// no controller state is ever touched from a gRPC thread. Every call has a deadline; failures come back as
+// an Error whose code is the gRPC status code (grpc::StatusCode: 4 DEADLINE_EXCEEDED, 5 NOT_FOUND,
+// 14 UNAVAILABLE, 1 CANCELLED) and whose message names the agent's address.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <grpcpp/security/credentials.h>
+
+#include "common/log.hpp"
+#include "common/result.hpp"
+#include "jarvis.grpc.pb.h"
+
+namespace jarvis::controller {
+
+// How the controller authenticates to agents and checks them. Plaintext for now; mutual TLS (issue 6)
+// replaces this function's body, and nothing else has to change.
+std::shared_ptr<grpc::ChannelCredentials> make_channel_credentials();
+
+// The executor's io_context must outlive calls in flight: they keep it from running out of work, so let
+// run() return rather than stop() it.
+class AgentClient {
+ public:
+  AgentClient(boost::asio::any_io_executor executor, Logger& log,
+              std::shared_ptr<grpc::ChannelCredentials> credentials = make_channel_credentials());
+  AgentClient(const AgentClient&) = delete;
+  AgentClient& operator=(const AgentClient&) = delete;
+
+  // `address` is "host:port" as agent_addresses() gives it. If the awaiting coroutine is cancelled, the
+  // RPC is cancelled too and the call completes with CANCELLED; what the agent did meanwhile is unknown.
+  boost::asio::awaitable<Result<jarvis::v1::Execution>> start(const std::string& address,
+                                                              jarvis::v1::StartRequest request,
+                                                              std::chrono::milliseconds deadline);
+  // `deadline` must exceed `max_wait` (the agent holds the call up to max_wait), or the call ends with
+  // DEADLINE_EXCEEDED while the agent is still waiting.
+  boost::asio::awaitable<Result<jarvis::v1::Execution>> wait(const std::string& address, std::string execution_id,
+                                                             std::chrono::milliseconds max_wait,
+                                                             std::chrono::milliseconds deadline);
+  boost::asio::awaitable<Result<jarvis::v1::Execution>> cancel(const std::string& address, std::string execution_id,
+                                                               std::chrono::milliseconds deadline);
+
+  // Channels are kept per address (reconnecting on their own); forget one whose agent is gone for good
+  // (its pod replaced, so a new address) to release its connection.
+  void forget(const std::string& address);
+
+ private:
+  std::shared_ptr<jarvis::v1::Agent::Stub> stub_for(const std::string& address);
+
+  boost::asio::any_io_executor executor_;
+  Logger& log_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  std::map<std::string, std::shared_ptr<jarvis::v1::Agent::Stub>> stubs_;
+};
+
+}  // namespace jarvis::controller
