@@ -83,14 +83,18 @@ auto async_unary(std::shared_ptr<UnaryCall<Request>> call, Invoke invoke, asio::
             asio::prefer(asio::get_associated_executor(handler, fallback), asio::execution::outstanding_work.tracked);
         // std::function needs a copyable callable; the handler is move-only.
         auto held = std::make_shared<std::optional<Handler>>(std::move(handler));
-        // The callback keeps `call` too: gRPC uses the context until it has run, whatever the caller does.
+        // The callback keeps `call` too: gRPC uses the context until it has run, whatever the caller does. It
+        // hands everything over to the posted function, so nothing of the caller's (the handler, the work
+        // count on its io_context, the call) is released on a gRPC thread, where it could outlive them.
         auto* stub = call->stub.get();
         auto* context = &call->context;
         const auto* request = &call->request;
         auto* response = &call->response;
         invoke(stub->async(), context, request, response,
-               [call = std::move(call), held, home](grpc::Status status) {
-                 asio::post(home, [held, home, status = std::move(status)]() mutable {
+               [call = std::move(call), held, home](grpc::Status status) mutable {
+                 const asio::any_io_executor target = asio::prefer(home, asio::execution::outstanding_work.untracked);
+                 asio::post(target, [call = std::move(call), held = std::move(held), home = std::move(home),
+                                     status = std::move(status)]() mutable {
                    Handler h = std::move(**held);
                    held->reset();
                    asio::get_associated_cancellation_slot(h).clear();
