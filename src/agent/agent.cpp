@@ -110,6 +110,8 @@ int run(const AgentOptions& options, Logger& log) {
   builder.AddListeningPort(options.listen, make_server_credentials(), &port);
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(max_request_bytes);
+  // Without this a second agent could bind the same port and silently take half of the calls.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     log.error("agent could not listen", {{"listen", options.listen}});

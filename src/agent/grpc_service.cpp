@@ -67,6 +67,7 @@ asio::awaitable<grpc::Status> AgentService::wait(const v1::WaitRequest& request,
   if (!execution) co_return not_found(request.execution_id());
   if (request.max_wait_ms() > 0) {
     const auto wait_for = std::min(std::chrono::milliseconds(request.max_wait_ms()), max_wait);
+    log_.debug("long-poll started", {{"execution_id", request.execution_id()}, {"max_wait_ms", wait_for.count()}});
     co_await execution->wait_finished(std::chrono::steady_clock::now() + wait_for);
   }
   to_proto(execution->status(), response);
