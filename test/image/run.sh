@@ -48,7 +48,6 @@ check() {
   fi
 }
 finish() {
-  echo "image suite: $passed passed, $failed failed"
   echo "$passed passed, $failed failed"
   ((failed == 0)) && exit 0
   exit 1
@@ -115,6 +114,14 @@ version_runs_as_image_user() {
   [[ $got == "$want" ]]
 }
 
+agent_round_trip() {
+  if [[ ! -x $agentctl ]]; then
+    echo "jarvis-agentctl not found at $agentctl: build it (ninja -C build test/agent/jarvis-agentctl) or set JARVIS_AGENTCTL"
+    return 1
+  fi
+  unshare --mount --propagation private --fork "$here/agent_round_trip.sh" "$mnt" "$agentctl" "$work"
+}
+
 check "Debian 12 base image imported as $base_name" import_debian_base || finish
 check "buildah bud --isolation chroot --storage-driver vfs --pull=never" build_image || finish
 check "image entrypoint is [\"jarvis\"], no default arguments, user 65532" image_config_is_right
@@ -123,4 +130,5 @@ check "image holds only jarvis, its shared libraries and the loader" image_holds
 cat "$work/image-summary" 2>/dev/null
 check "every shared library resolves inside the image" libraries_resolve_inside_image
 check "jarvis --version runs in the image as its non-root user" version_runs_as_image_user
+check "agent round trip: the image's agent runs a command in the host root at /host" agent_round_trip
 finish
