@@ -304,9 +304,11 @@ def can_i(cluster, kubeconfig, *question):
 CONTROLLER_MAY = [
     ("list", "commands.jarvis.io", "--all-namespaces"), ("watch", "commands.jarvis.io", "--all-namespaces"),
     ("get", "commands.jarvis.io", "-n", "team-a"), ("update", "commands.jarvis.io", "-n", "team-a"),
-    ("patch", "commands.jarvis.io", "-n", "team-a"), ("update", "commands.jarvis.io/status", "-n", "team-a"),
-    ("patch", "commands.jarvis.io/status", "-n", "team-a"),
-    ("update", "commands.jarvis.io/finalizers", "-n", "team-a"),
+    ("patch", "commands.jarvis.io", "-n", "team-a"),
+    ("get", "commands.jarvis.io", "--subresource=status", "-n", "team-a"),
+    ("update", "commands.jarvis.io", "--subresource=status", "-n", "team-a"),
+    ("patch", "commands.jarvis.io", "--subresource=status", "-n", "team-a"),
+    ("update", "commands.jarvis.io", "--subresource=finalizers", "-n", "team-a"),
     ("list", "nodes"), ("watch", "nodes"), ("get", "nodes"),
     ("create", "events", "-n", "team-a"), ("patch", "events", "-n", "team-a"),
     ("list", "endpointslices.discovery.k8s.io", "-n", "jarvis"),
@@ -315,6 +317,8 @@ CONTROLLER_MAY = [
 ]
 CONTROLLER_MAY_NOT = [
     ("create", "commands.jarvis.io", "-n", "team-a"), ("delete", "commands.jarvis.io", "-n", "team-a"),
+    ("delete", "commands.jarvis.io", "--subresource=status", "-n", "team-a"),
+    ("patch", "commands.jarvis.io", "--subresource=finalizers", "-n", "team-a"),
     ("delete", "nodes"), ("update", "nodes"), ("patch", "nodes"),
     ("list", "secrets", "-n", "jarvis"), ("watch", "secrets", "-n", "jarvis"),
     ("delete", "secrets", "-n", "jarvis"), ("get", "secrets", "-n", "default"),
@@ -359,7 +363,10 @@ def test_viewer_reads_but_cannot_create_commands(installed):
     result = installed.kubectl("create", "-f", "-", input=command("by-viewer", {"command": "id"}),
                                kubeconfig=kubeconfig, check=False)
     assert result.returncode != 0 and "Forbidden" in result.stderr, result.stderr
+    assert can_i(installed, kubeconfig, "watch", "commands.jarvis.io", "--subresource=status", "-n", TEST_NAMESPACE)
     assert not can_i(installed, kubeconfig, "delete", "commands.jarvis.io", "-n", TEST_NAMESPACE)
+    assert not can_i(installed, kubeconfig, "patch", "commands.jarvis.io", "--subresource=status",
+                     "-n", TEST_NAMESPACE)
     assert not can_i(installed, kubeconfig, "get", "commands.jarvis.io", "-n", "default")
 
 
@@ -371,5 +378,7 @@ def test_editor_creates_commands_only_where_bound(installed):
     elsewhere = installed.kubectl("create", "-f", "-", input=command("by-editor", {"command": "id"}, "default"),
                                   kubeconfig=kubeconfig, check=False)
     assert elsewhere.returncode != 0 and "Forbidden" in elsewhere.stderr, elsewhere.stderr
-    assert not can_i(installed, kubeconfig, "update", "commands.jarvis.io/status", "-n", TEST_NAMESPACE)
+    assert can_i(installed, kubeconfig, "get", "commands.jarvis.io", "--subresource=status", "-n", TEST_NAMESPACE)
+    assert not can_i(installed, kubeconfig, "update", "commands.jarvis.io", "--subresource=status",
+                     "-n", TEST_NAMESPACE)
 
