@@ -16,19 +16,15 @@ def free_port(host="127.0.0.1"):
 
 
 def port_free_on(port, hosts):
-    sockets = []
-    try:
-        for host in hosts:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sockets.append(s)
+    # One socket at a time: thousands of simulated nodes must not need thousands of descriptors at once.
+    for host in hosts:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((host, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        for s in sockets:
-            s.close()
+            try:
+                s.bind((host, port))
+            except OSError:
+                return False
+    return True
 
 
 def port_free_on_all(hosts, attempts=50):

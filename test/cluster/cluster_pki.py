@@ -44,6 +44,7 @@ class CertificateAuthority:
         without authenticates a client as common_name in the groups organizations. Returns (cert, key)."""
         cert = self.directory / f"{stem}.crt"
         key = self.directory / f"{stem}.key"
+        cert.parent.mkdir(parents=True, exist_ok=True)
         _new_key(key, self.directory)
         extensions = ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature"]
         if server_names:

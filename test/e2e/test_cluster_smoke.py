@@ -91,7 +91,8 @@ def test_each_agent_answers_a_grpc_round_trip_as_its_node(cluster, agentctl):
 @pytest.mark.parametrize("kubeconfig", ["controller_cert_kubeconfig", "controller_token_kubeconfig"])
 def test_the_controller_identity_has_no_group_and_is_refused_what_rbac_does_not_grant(cluster, kubeconfig):
     path = getattr(cluster, kubeconfig)
-    assert whoami(cluster, path) == {"username": CONTROLLER_USER, "groups": ["system:authenticated"]}
+    user = whoami(cluster, path)
+    assert (user["username"], user["groups"]) == (CONTROLLER_USER, ["system:authenticated"])
     refused = cluster.kubectl("get", "secrets", "-A", kubeconfig=path, check=False)
     assert refused.returncode != 0
     assert "Forbidden" in refused.stderr
