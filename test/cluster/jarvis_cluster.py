@@ -480,6 +480,16 @@ class Cluster:
         self._controllers.append(controller)
         return controller
 
+    def save_logs(self, destination):
+        """Copies every log of the cluster (etcd, kube-apiserver, agents, controllers) to destination, keeping
+        their relative paths, so they outlive down(); returns destination."""
+        destination = Path(destination)
+        for log in self.dir.glob("**/*.log"):
+            target = destination / log.relative_to(self.dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log, target)
+        return destination
+
     def processes(self):
         """{name: pid} of every process of the cluster now running (etcd, kube-apiserver, agents, controllers)."""
         running = [p for p in (self._etcd, self._apiserver) if p] + list(self._agents.values()) \

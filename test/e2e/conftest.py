@@ -51,22 +51,45 @@ def agentctl(agentctl_binary):
     return run
 
 
+def tear_down(request, tmp_path_factory, clusters, keep_logs):
+    """Removes the clusters; with keep_logs (a test failed), their logs are first copied to pytest's temporary
+    directory (pytest keeps the last three runs) and the place is printed."""
+    errors = []
+    for made in clusters:
+        try:
+            if keep_logs and made.dir.exists():
+                kept = made.save_logs(tmp_path_factory.mktemp(f"logs-{made.dir.name}"))
+                reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+                if reporter:
+                    reporter.write_line(f"cluster logs kept in {kept}")
+            made.down()
+        except Exception as error:  # every cluster gets its tear-down; the first failure is reported
+            errors.append(error)
+    if errors:
+        raise errors[0]
+
+
 @pytest.fixture(scope="module")
-def cluster(jarvis_binary, tmp_path_factory):
+def cluster(request, jarvis_binary, tmp_path_factory):
     """A 3-node cluster shared by the tests of one module; torn down after them, also when they fail.
     Tests that stop agents or mark endpoints not ready put them back before they finish."""
     shared = Cluster(tmp_path_factory.mktemp("cluster"), nodes=3, jarvis=jarvis_binary)
+    failures_before = request.session.testsfailed
+    up_failed = True
     try:
-        yield shared.up()
+        shared.up()
+        up_failed = False
+        yield shared
     finally:
-        shared.down()
+        tear_down(request, tmp_path_factory, [shared], up_failed or request.session.testsfailed > failures_before)
 
 
 @pytest.fixture
-def make_cluster(jarvis_binary, tmp_path_factory):
+def make_cluster(request, jarvis_binary, tmp_path_factory):
     """make_cluster(nodes=3, labels=None, **Cluster keyword arguments) starts a cluster of the test's own;
     every cluster made is torn down after the test."""
     made = []
+    failures_before = request.session.testsfailed
 
     def make(nodes=3, labels=None, **kwargs):
         made.append(Cluster(tmp_path_factory.mktemp("cluster"), nodes=nodes, labels=labels, jarvis=jarvis_binary,
@@ -74,11 +97,4 @@ def make_cluster(jarvis_binary, tmp_path_factory):
         return made[-1].up()
 
     yield make
-    errors = []
-    for made_cluster in made:
-        try:
-            made_cluster.down()
-        except Exception as error:  # every cluster gets its tear-down; the first failure is reported
-            errors.append(error)
-    if errors:
-        raise errors[0]
+    tear_down(request, tmp_path_factory, made, request.session.testsfailed > failures_before)
