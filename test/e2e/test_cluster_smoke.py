@@ -204,6 +204,38 @@ def test_up_cleans_a_stale_directory_left_by_a_killed_run(make_cluster, jarvis_b
     assert not first.dir.exists()
 
 
+RUNNER_KILLED_MID_TEST = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from jarvis_cluster import Cluster
+cluster = Cluster(sys.argv[2], nodes=1, jarvis=sys.argv[3]).up()
+print(json.dumps(cluster.processes()), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_nothing_outlives_a_killed_test_runner(tmp_path, jarvis_binary):
+    directory = tmp_path / "orphaned"
+    runner = subprocess.Popen([sys.executable, "-c", RUNNER_KILLED_MID_TEST, str(REPO_ROOT / "test" / "cluster"),
+                               str(directory), str(jarvis_binary)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        processes = json.loads(runner.stdout.readline())
+        start_times = {pid: process_start_time(pid) for pid in processes.values()}
+    finally:
+        runner.kill()
+        runner.wait(timeout=30)
+    try:
+        assert {"etcd", "kube-apiserver", "agent-kind-control-plane"} <= set(processes)
+        assert None not in start_times.values()
+        wait_until(lambda: all(gone(pid, started) for pid, started in start_times.items()), 10,
+                   "the runner's cluster processes to die with it")
+    finally:
+        down = cluster_cli("down", "--dir", directory)
+    assert down.returncode == 0, down.stderr
+    assert not directory.exists()
+
+
 def recorded_processes(directory):
     """{name: (pid, start time)} from a cluster directory's pid files."""
     records = [json.loads(p.read_text()) for p in (directory / "pids").glob("*.pid")]
