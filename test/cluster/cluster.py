@@ -6,6 +6,7 @@
     python3 test/cluster/cluster.py down --dir /tmp/jarvis-cluster
 """
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,7 +32,8 @@ def parse_args(argv):
     up = commands.add_parser("up", help="start a cluster in DIR (a stale one there is removed first)")
     up.add_argument("--dir", required=True, type=Path)
     up.add_argument("--nodes", type=int, default=3, help="simulated nodes (default 3)")
-    up.add_argument("--jarvis", type=Path, default=DEFAULT_JARVIS, help=f"jarvis executable (default {DEFAULT_JARVIS})")
+    up.add_argument("--jarvis", type=Path, default=Path(os.environ.get("JARVIS_BINARY", DEFAULT_JARVIS)),
+                    help=f"jarvis executable (default $JARVIS_BINARY, else {DEFAULT_JARVIS})")
     up.add_argument("--label", type=node_label, action="append", default=[], metavar="NODE=KEY=VALUE",
                     help="add a label to a node (repeatable)")
     down = commands.add_parser("down", help="stop the cluster in DIR and remove DIR")

@@ -174,6 +174,21 @@ def test_start_controller_runs_jarvis_as_controller_with_its_log_in_the_cluster_
     assert "--role" in controller.log_text()
 
 
+def test_apply_manifests_installs_jarvis_but_nothing_schedules_its_workloads(make_cluster):
+    cluster = make_cluster(nodes=1)
+    cluster.apply_manifests(REPO_ROOT / "manifests")
+    cluster.kubectl("wait", "--for=condition=Established", "crd/commands.jarvis.io", "--timeout=60s")
+    for kubeconfig in (cluster.controller_cert_kubeconfig, cluster.controller_token_kubeconfig):
+        def can_i(*args):
+            return cluster.kubectl("auth", "can-i", *args, kubeconfig=kubeconfig, check=False).stdout.strip()
+        assert can_i("watch", "commands.jarvis.io", "-A") == "yes"
+        assert can_i("list", "endpointslices.discovery.k8s.io", "-n", "jarvis") == "yes"
+        assert can_i("list", "secrets", "-A") == "no"
+    # No kube-controller-manager or kube-scheduler: the DaemonSet and Deployment are stored, never run.
+    assert cluster.kubectl("get", "daemonset", "jarvis-agent", "-n", "jarvis").returncode == 0
+    assert cluster.kubectl("get", "pods", "-n", "jarvis", "-o", "name").stdout == ""
+
+
 def test_down_stops_every_process_and_removes_the_directory(make_cluster):
     cluster = make_cluster(nodes=2)
     processes = cluster.processes()
