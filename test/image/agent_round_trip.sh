@@ -19,12 +19,13 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 env -i PATH=/usr/local/bin "$chroot" "$root" jarvis --role=agent --listen="127.0.0.1:$port" --host-root=/host \
   --node-name=image-test >"$work/agent.log" 2>&1 &
 agent=$!
+# Runs under errexit as the EXIT trap: every step tolerates an agent that is already gone.
 stop_agent() {
-  kill "$agent" 2>/dev/null
+  kill "$agent" 2>/dev/null || true
   local deadline=$((SECONDS + 10))
   while kill -0 "$agent" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-  kill -KILL "$agent" 2>/dev/null
-  wait "$agent" 2>/dev/null
+  kill -KILL "$agent" 2>/dev/null || true
+  wait "$agent" 2>/dev/null || true
   echo "agent log:"
   cat "$work/agent.log"
 }
