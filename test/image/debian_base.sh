@@ -29,4 +29,6 @@ debootstrap --variant=minbase --include="$packages" bookworm "$staging/rootfs" "
 rm -rf "$staging/rootfs/var/cache/apt/archives/"*.deb "$staging/rootfs/var/lib/apt/lists/"*
 tar --numeric-owner -C "$staging/rootfs" -cf "$staging/rootfs.tar" .
 mv "$staging/rootfs.tar" "$tarball"
+# Tarballs for older package lists are never used again.
+find "$cache_dir" -maxdepth 1 -name 'debian-bookworm-minbase-*.tar' ! -path "$tarball" -delete
 echo "$tarball"
