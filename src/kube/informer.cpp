@@ -73,7 +73,13 @@ asio::awaitable<void> Informer::run() {
   asio::steady_timer timer(client_.get_executor());
   for (;;) {
     if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return;
-    Status step = reflector_.phase() == ReflectorPhase::empty ? co_await list() : co_await watch();
+    // Not a ?: of two co_awaits: GCC 12 destroys the temporaries of such an expression twice.
+    Status step = Ok{};
+    if (reflector_.phase() == ReflectorPhase::empty) {
+      step = co_await list();
+    } else {
+      step = co_await watch();
+    }
     if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return;
     if (step) {
       backoff.reset();

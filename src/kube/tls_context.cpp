@@ -2,6 +2,9 @@
 
 #include <boost/asio/buffer.hpp>
 
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
 namespace jarvis::kube {
 
 namespace ssl = boost::asio::ssl;
@@ -26,10 +29,10 @@ Result<std::shared_ptr<ssl::context>> make_tls_context(const ClusterConfig& conf
     ctx->use_certificate_chain(boost::asio::buffer(config.client_cert_pem), ec);
     if (ec) return Error{config.source + ": client certificate is not a valid PEM certificate: " + ec.message()};
     ctx->use_private_key(boost::asio::buffer(config.client_key_pem), ssl::context::pem, ec);
-    if (ec) return Error{config.source + ": client key is not a valid PEM private key: " + ec.message()};
-    if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    if (ec && ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {
       return Error{config.source + ": client key does not match the client certificate"};
     }
+    if (ec) return Error{config.source + ": client key is not a valid PEM private key: " + ec.message()};
   }
   return ctx;
 }
