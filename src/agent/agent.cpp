@@ -7,15 +7,20 @@
 #include <climits>
 #include <thread>
 
-#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
 #include "agent/execution_registry.hpp"
 #include "agent/grpc_service.hpp"
+#include "agent/orphan_reaper.hpp"
 #include "agent/server_credentials.hpp"
 #include "agent/start_request_validation.hpp"
 
@@ -28,6 +33,30 @@ constexpr std::uint64_t most_output_bytes = 64ULL << 20;
 constexpr int max_request_bytes = 256 * 1024;
 // How long in-flight calls get to complete once the agent is asked to stop.
 constexpr std::chrono::seconds server_shutdown_deadline{10};
+
+// Waits for SIGTERM or SIGINT, then stops everything in order: new starts are refused and running commands
+// are stopped, the gRPC server drains its calls, the last commands end and their orphans are collected.
+asio::awaitable<void> serve_until_stopped(grpc::Server& server, ExecutionRegistry& registry,
+                                          OrphanReaper& orphan_reaper, Logger& log) {
+  auto executor = co_await asio::this_coro::executor;
+  asio::signal_set stop_signals(executor, SIGTERM, SIGINT);
+  const auto [ec, signal_number] = co_await stop_signals.async_wait(asio::as_tuple(asio::use_awaitable));
+  log.info("agent stopping", {{"signal", signal_number}, {"running", registry.running()}});
+  registry.begin_shutdown();
+
+  // Shutdown blocks until in-flight calls finish, and they finish on this executor: call it from a thread.
+  asio::steady_timer server_down(executor, asio::steady_timer::time_point::max());
+  std::thread shutdown_thread([&] {
+    server.Shutdown(std::chrono::system_clock::now() + server_shutdown_deadline);
+    asio::post(executor, [&] { server_down.cancel(); });
+  });
+  co_await server_down.async_wait(asio::as_tuple(asio::use_awaitable));
+  shutdown_thread.join();
+
+  co_await registry.wait_until_idle();
+  orphan_reaper.sweep();
+  orphan_reaper.stop();
+}
 
 std::string hostname() {
   char name[HOST_NAME_MAX + 1] = {};
@@ -104,6 +133,7 @@ int run(const AgentOptions& options, Logger& log) {
                            .max_output_bytes = static_cast<std::size_t>(options.max_output_bytes),
                        },
                        log);
+  OrphanReaper orphan_reaper(io.get_executor(), [&registry](pid_t pid) { return registry.supervises(pid); }, log);
 
   int port = 0;
   grpc::ServerBuilder builder;
@@ -124,24 +154,16 @@ int run(const AgentOptions& options, Logger& log) {
                                {"max_concurrent", options.max_concurrent},
                                {"max_output_bytes", options.max_output_bytes}});
 
-  // gRPC's Shutdown blocks until in-flight calls finish, and those finish on `io`: it runs on its own thread
-  // while `io` keeps serving. `io` returns once the server is down and every execution has ended.
-  auto keep_serving = asio::make_work_guard(io);
-  std::thread shutdown_thread;
-  asio::signal_set stop_signals(io, SIGTERM, SIGINT);
-  stop_signals.async_wait([&](boost::system::error_code ec, int signal_number) {
-    if (ec) return;
-    log.info("agent stopping", {{"signal", signal_number}, {"running", registry.running()}});
-    registry.begin_shutdown();
-    shutdown_thread = std::thread([&] {
-      server->Shutdown(std::chrono::system_clock::now() + server_shutdown_deadline);
-      asio::post(io, [&] { keep_serving.reset(); });
-    });
-  });
+  orphan_reaper.start();
+  bool clean = false;
+  asio::co_spawn(io, serve_until_stopped(*server, registry, orphan_reaper, log),
+                 [&](std::exception_ptr failure) {
+                   clean = !failure;
+                   if (failure) log.error("agent shutdown failed");
+                 });
   io.run();
-  if (shutdown_thread.joinable()) shutdown_thread.join();
   log.info("agent stopped");
-  return 0;
+  return clean ? 0 : 1;
 }
 
 }  // namespace jarvis::agent

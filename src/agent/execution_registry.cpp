@@ -1,10 +1,13 @@
 #include "agent/execution_registry.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 namespace jarvis::agent {
 
 ExecutionRegistry::ExecutionRegistry(asio::any_io_executor executor, ExecutionEnvironment environment,
                                      RegistryLimits limits, Logger& log)
-    : executor_(std::move(executor)), environment_(std::move(environment)), limits_(limits), log_(log) {}
+    : executor_(executor), environment_(std::move(environment)), limits_(limits), log_(log), idle_(executor) {}
 
 Result<ExecutionRegistry::Started> ExecutionRegistry::start(ExecutionSpec spec) {
   forget_expired();
@@ -44,8 +47,21 @@ void ExecutionRegistry::begin_shutdown() {
   }
 }
 
+asio::awaitable<void> ExecutionRegistry::wait_until_idle() {
+  while (running_ > 0) {
+    idle_.expires_at(asio::steady_timer::time_point::max());
+    co_await idle_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+bool ExecutionRegistry::supervises(pid_t pid) const {
+  for (const auto& [id, execution] : executions_)
+    if (!execution->finished() && execution->process_group() == pid) return true;
+  return false;
+}
+
 void ExecutionRegistry::on_finished(const Execution& execution) {
-  --running_;
+  if (--running_ == 0) idle_.cancel();
   finished_order_.emplace_back(execution.finished_at(), execution.id());
   forget_expired();
 }

@@ -14,6 +14,8 @@
 #include <utility>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "agent/execution.hpp"
 #include "common/log.hpp"
@@ -50,6 +52,11 @@ class ExecutionRegistry {
 
   // Cancels every running execution, releases every waiter and refuses new starts.
   void begin_shutdown();
+  // Resumes once no execution is running. One waiter at a time.
+  asio::awaitable<void> wait_until_idle();
+
+  // Whether `pid` is the shell of an execution that is still running (its Execution will reap it).
+  bool supervises(pid_t pid) const;
 
   std::size_t running() const { return running_; }
   std::size_t retained_finished() const { return finished_order_.size(); }
@@ -66,6 +73,7 @@ class ExecutionRegistry {
   // Finished execution ids, oldest first, with when they finished.
   std::deque<std::pair<std::chrono::steady_clock::time_point, std::string>> finished_order_;
   std::size_t running_ = 0;
+  asio::steady_timer idle_;  // cancelled when the last running execution finishes
   bool shutting_down_ = false;
 };
 

@@ -44,7 +44,8 @@ grpc::ServerUnaryReactor* AgentService::Cancel(grpc::CallbackServerContext* cont
 
 grpc::Status AgentService::start(const v1::StartRequest& request, v1::Execution& response) {
   if (auto problem = start_request_problem(request)) {
-    log_.warn("start refused", {{"execution_id", request.execution_id()}, {"reason", *problem}});
+    const std::string_view id = request.execution_id();
+    log_.warn("start refused", {{"execution_id", id.substr(0, max_execution_id_length)}, {"reason", *problem}});
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *problem);
   }
   auto started = registry_.start(to_spec(request, defaults_));

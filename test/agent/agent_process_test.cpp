@@ -342,6 +342,25 @@ TEST_CASE("SIGTERM stops the agent with status 0 and leaves no process behind", 
   CHECK_THAT(agent.program().standard_output(), Catch::Contains("\"agent stopped\""));
 }
 
+TEST_CASE("the agent adopts and collects processes that escaped a command's process group", "[agent][orphans]") {
+  AgentUnderTest agent;
+  const std::string marker = "JARVIS_EXECUTION_ID=escaping";
+  struct KillEscapedOnExit {
+    const std::string& marker;
+    ~KillEscapedOnExit() {
+      for (const pid_t pid : test::live_processes_with_environment(marker)) ::kill(pid, SIGKILL);
+    }
+  } cleanup{marker};
+  REQUIRE(agent.start("escaping", "setsid sleep 1000 & echo started").status.ok());
+  REQUIRE(agent.wait_until_finished("escaping").execution.output() == "started\n");
+  std::vector<pid_t> escaped;
+  REQUIRE(test::eventually([&] { return (escaped = test::live_processes_with_environment(marker)).size() == 1; }, 5s));
+  CHECK(test::parent_of(escaped[0]) == agent.program().pid());
+
+  ::kill(escaped[0], SIGKILL);
+  CHECK(test::eventually([&] { return test::parent_of(escaped[0]) == 0; }, 5s));
+}
+
 TEST_CASE("an address already in use is a clear start-up failure", "[agent][cli]") {
   AgentUnderTest first;
   test::ChildProgram second({program_path("JARVIS_BIN"), "--role=agent", "--listen=" + first.target(), "--host-root=/"});

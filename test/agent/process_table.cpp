@@ -14,6 +14,7 @@ namespace {
 
 struct ProcessStat {
   char state;
+  pid_t parent;
   pid_t process_group;
 };
 
@@ -26,22 +27,21 @@ std::optional<ProcessStat> read_stat(const std::filesystem::path& dir) {
   if (close == std::string::npos) return std::nullopt;
   std::istringstream fields(line.substr(close + 1));
   ProcessStat stat{};
-  pid_t parent;
-  if (!(fields >> stat.state >> parent >> stat.process_group)) return std::nullopt;
+  if (!(fields >> stat.state >> stat.parent >> stat.process_group)) return std::nullopt;
   return stat;
 }
 
 bool alive(const ProcessStat& stat) { return stat.state != 'Z' && stat.state != 'X'; }
 
 template <typename Predicate>
-std::vector<pid_t> live_processes_where(Predicate matches) {
+std::vector<pid_t> processes_where(Predicate matches) {
   std::vector<pid_t> found;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     const auto stat = read_stat(entry.path());
-    if (stat && alive(*stat) && matches(entry.path(), *stat)) found.push_back(std::atoi(name.c_str()));
+    if (stat && matches(entry.path(), *stat)) found.push_back(std::atoi(name.c_str()));
   }
   return found;
 }
@@ -49,12 +49,24 @@ std::vector<pid_t> live_processes_where(Predicate matches) {
 }  // namespace
 
 std::vector<pid_t> live_processes_in_group(pid_t process_group) {
-  return live_processes_where(
-      [&](const std::filesystem::path&, const ProcessStat& stat) { return stat.process_group == process_group; });
+  return processes_where([&](const std::filesystem::path&, const ProcessStat& stat) {
+    return alive(stat) && stat.process_group == process_group;
+  });
+}
+
+pid_t parent_of(pid_t pid) {
+  const auto stat = read_stat("/proc/" + std::to_string(pid));
+  return stat ? stat->parent : 0;
+}
+
+std::vector<pid_t> zombie_children_of(pid_t parent) {
+  return processes_where(
+      [&](const std::filesystem::path&, const ProcessStat& stat) { return stat.state == 'Z' && stat.parent == parent; });
 }
 
 std::vector<pid_t> live_processes_with_environment(std::string_view entry) {
-  return live_processes_where([&](const std::filesystem::path& dir, const ProcessStat&) {
+  return processes_where([&](const std::filesystem::path& dir, const ProcessStat& stat) {
+    if (!alive(stat)) return false;
     std::ifstream in(dir / "environ", std::ios::binary);
     const std::string environment((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::size_t start = 0;

@@ -11,6 +11,10 @@ namespace jarvis::agent::test {
 
 // Live processes whose process group is `process_group`.
 std::vector<pid_t> live_processes_in_group(pid_t process_group);
+// The parent of a process, or 0 when it does not exist (any more).
+pid_t parent_of(pid_t pid);
+// Children of `parent` that have exited but were not collected.
+std::vector<pid_t> zombie_children_of(pid_t parent);
 // Live processes whose environment holds exactly `entry` ("NAME=value").
 std::vector<pid_t> live_processes_with_environment(std::string_view entry);
 
