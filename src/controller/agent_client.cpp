@@ -12,6 +12,7 @@
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/support/channel_arguments.h>
@@ -109,6 +110,13 @@ template <typename Request, typename Invoke>
 asio::awaitable<Result<Execution>> unary(std::shared_ptr<jarvis::v1::Agent::Stub> stub, asio::any_io_executor fallback,
                                          std::string_view rpc, std::string address, Request request,
                                          std::chrono::milliseconds deadline, Invoke invoke) {
+  const auto cancellation = co_await asio::this_coro::cancellation_state;
+  if (cancellation.cancelled() != asio::cancellation_type::none) {
+    // Awaiting an operation now would throw; a cancelled caller gets what a cancelled RPC gives.
+    co_return Error{"agent " + address + ": " + std::string(rpc) + " " + request.execution_id() +
+                        ": CANCELLED: cancelled before it was sent",
+                    static_cast<int>(grpc::StatusCode::CANCELLED)};
+  }
   auto call = std::make_shared<UnaryCall<Request>>();
   call->stub = std::move(stub);
   call->request = std::move(request);

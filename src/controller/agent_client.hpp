@@ -35,6 +35,8 @@ class AgentClient {
 
   // `address` is "host:port" as agent_addresses() gives it. If the awaiting coroutine is cancelled, the
   // RPC is cancelled too and the call completes with CANCELLED; what the agent did meanwhile is unknown.
+  // (Asio throws operation_aborted when an already-cancelled coroutine awaits anything, unless it has
+  // turned off this_coro::throw_if_cancelled; then these calls complete at once with CANCELLED.)
   boost::asio::awaitable<Result<jarvis::v1::Execution>> start(const std::string& address,
                                                               jarvis::v1::StartRequest request,
                                                               std::chrono::milliseconds deadline);

@@ -6,11 +6,15 @@
 #include <mutex>
 #include <thread>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
@@ -297,4 +301,32 @@ TEST_CASE("many concurrent calls on one thread", "[agent_client]") {
     CHECK(calls[i]->result->ok() == (i % 2 == 0));
     CHECK(calls[i]->completed_on == std::this_thread::get_id());
   }
+}
+
+TEST_CASE("a coroutine already cancelled gets CANCELLED without a call", "[agent_client]") {
+  StandInServer agent;
+  asio::io_context io;
+  jarvis::Logger log(jarvis::LogLevel::warn, stderr);
+  AgentClient client(io.get_executor(), log);
+  asio::steady_timer never(io, std::chrono::hours(1));
+  std::optional<jarvis::Result<Execution>> result;
+  asio::cancellation_signal cancel;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        // Without this, Asio throws operation_aborted at the next co_await of a cancelled coroutine.
+        co_await asio::this_coro::throw_if_cancelled(false);
+        co_await never.async_wait(asio::as_tuple(asio::use_awaitable));
+        result.emplace(co_await client.wait(agent.address, "known", 0ms, 5s));
+      },
+      asio::bind_cancellation_slot(cancel.slot(), [](std::exception_ptr error) {
+        if (error) std::rethrow_exception(error);
+      }));
+  io.poll();
+  cancel.emit(asio::cancellation_type::terminal);
+  run_until(io, [&] { return result.has_value(); });
+  REQUIRE(result.has_value());
+  REQUIRE_FALSE(result->ok());
+  CHECK(result->error().code == static_cast<int>(grpc::StatusCode::CANCELLED));
+  CHECK(agent.agent.peers().empty());
 }

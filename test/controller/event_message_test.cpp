@@ -188,7 +188,8 @@ TEST_CASE("long reasons stay within 128 bytes and distinct", "[event_message]") 
 }
 
 TEST_CASE("binary and invalid UTF-8 output becomes valid UTF-8", "[event_message]") {
-  const std::string binary("\x00\x01\xff\xfe ok \xc3\x28 \xe2\x82\xac \xf0\x9f\x98", 22);
+  const char raw[] = "\x00\x01\xff\xfe ok \xc3\x28 \xe2\x82\xac \xf0\x9f\x98";
+  const std::string binary(raw, sizeof raw - 1);
   const auto event = make_node_event(sample_command(), "cat /bin/true\xff", "n1", exited(0, binary));
   CHECK(is_valid_utf8(event.message));
   CHECK(event.message.find("€") != std::string::npos);

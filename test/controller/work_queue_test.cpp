@@ -23,13 +23,15 @@ struct PendingGet {
   std::optional<std::string> key;
 };
 
+asio::awaitable<void> get_into(std::shared_ptr<PendingGet> pending, WorkQueue& queue) {
+  pending->key = co_await queue.get();
+  pending->finished = true;
+}
+
 std::shared_ptr<PendingGet> spawn_get(asio::io_context& io, WorkQueue& queue, asio::cancellation_slot slot = {}) {
   auto pending = std::make_shared<PendingGet>();
-  asio::co_spawn(io, queue.get(),
-                 asio::bind_cancellation_slot(slot, [pending](std::exception_ptr error, std::optional<std::string> key) {
+  asio::co_spawn(io, get_into(pending, queue), asio::bind_cancellation_slot(slot, [](std::exception_ptr error) {
                    if (error) std::rethrow_exception(error);
-                   pending->finished = true;
-                   pending->key = std::move(key);
                  }));
   return pending;
 }
