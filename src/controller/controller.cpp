@@ -1,14 +1,245 @@
 #include "controller/controller.hpp"
 
+#include <condition_variable>
+#include <csignal>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "controller/agent_client.hpp"
+#include "controller/reconciler.hpp"
+#include "controller/work_queue.hpp"
+#include "jarvis_version.hpp"
+#include "kube/client.hpp"
+#include "kube/cluster_config.hpp"
+#include "kube/informer.hpp"
+
 namespace jarvis::controller {
 
+namespace asio = boost::asio;
+
 void add_flags(CLI::App& app, ControllerOptions& o) {
-  app.add_option("--kubeconfig", o.kubeconfig, "controller: kubeconfig file")->group("Controller")->envname("KUBECONFIG");
+  const char* g = "Controller";
+  app.add_option("--kubeconfig", o.kubeconfig,
+                 "controller: kubeconfig file (current context); default $KUBECONFIG, else the in-cluster "
+                 "service account")
+      ->group(g)
+      ->envname("KUBECONFIG");
+  app.add_option("--namespace", o.namespaces,
+                 "controller: namespace whose Commands are run (repeat or comma-separate); default all")
+      ->group(g)
+      ->delimiter(',')
+      ->envname("JARVIS_NAMESPACES");
+  app.add_option("--agent-namespace", o.agent_namespace, "controller: namespace of the agent Service")
+      ->group(g)
+      ->capture_default_str()
+      ->envname("POD_NAMESPACE");
+  app.add_option("--agent-service", o.agent_service,
+                 "controller: agent Service whose EndpointSlices locate each node's agent")
+      ->group(g)
+      ->capture_default_str();
+  app.add_option("--agent-port", o.agent_port, "controller: agent port when an EndpointSlice names none")
+      ->group(g)
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65535));
+  app.add_option("--kube-api-qps", o.kube_api_qps, "controller: sustained API requests per second")
+      ->group(g)
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 10000.0));
+  app.add_option("--kube-api-burst", o.kube_api_burst, "controller: API request burst")
+      ->group(g)
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--workers", o.workers, "controller: Commands reconciled concurrently")
+      ->group(g)
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--agent-output-bytes", o.max_output_bytes,
+                 "controller: output bytes asked of each agent per node (events show up to 16 KiB of it)")
+      ->group(g)
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 20));
 }
 
-int run(const ControllerOptions&, Logger& log) {
-  log.error("controller not built yet");
-  return 1;
+namespace {
+
+// Looks at how a spawned coroutine ended: logs an escaped exception (a bug) instead of losing it.
+auto report_to(Logger& log, std::string what) {
+  return [&log, what = std::move(what)](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      log.error("task failed", {{"task", what}, {"error", ex.what()}});
+    }
+  };
+}
+
+kube::ResourceRef resource(std::string list_path, std::string label_selector = {}) {
+  kube::ResourceRef ref;
+  ref.list_path = std::move(list_path);
+  ref.label_selector = std::move(label_selector);
+  return ref;
+}
+
+ReconcilerOptions reconciler_options(const ControllerOptions& o) {
+  ReconcilerOptions r;
+  r.default_agent_port = o.agent_port;
+  r.max_output_bytes = o.max_output_bytes;
+  return r;
+}
+
+kube::ClientOptions client_options(const ControllerOptions& o) {
+  kube::ClientOptions c;
+  c.qps = o.kube_api_qps;
+  c.burst = o.kube_api_burst;
+  return c;
+}
+
+struct Controller {
+  Controller(asio::io_context& io, const ControllerOptions& o, kube::ClusterConfig config, Logger& log)
+      : log(log),
+        api(io.get_executor(), std::move(config), client_options(o), log),
+        nodes(api, resource("/api/v1/nodes"), log),
+        agent_slices(api,
+                     resource("/apis/discovery.k8s.io/v1/namespaces/" + o.agent_namespace + "/endpointslices",
+                              "kubernetes.io/service-name=" + o.agent_service),
+                     log),
+        queue(io.get_executor()),
+        agents(io.get_executor(), log),
+        reconciler(io.get_executor(), api, [this](const std::string& key) { return lookup(key); }, nodes.store(),
+                   agent_slices.store(), agents, queue, reconciler_options(o), log) {
+    if (o.namespaces.empty()) {
+      commands.push_back(std::make_unique<kube::Informer>(api, resource("/apis/jarvis.io/v1/commands"), log));
+    } else {
+      for (const auto& ns : o.namespaces)
+        commands.push_back(std::make_unique<kube::Informer>(
+            api, resource("/apis/jarvis.io/v1/namespaces/" + ns + "/commands"), log));
+    }
+    for (auto& c : commands) c->on_change([this](const std::string& key) { queue.add(key); });
+    agent_slices.on_change([this](const std::string& key) {
+      const auto obj = agent_slices.store().get(key);
+      this->log.debug("agent endpoints changed",
+                      {{"endpoint_slice", key}, {"resource_version", obj ? kube::resource_version(*obj) : ""}});
+    });
+  }
+
+  kube::Object lookup(const std::string& key) const {
+    for (const auto& c : commands)
+      if (auto obj = c->store().get(key)) return obj;
+    return nullptr;
+  }
+
+  std::vector<kube::Informer*> informers() {
+    std::vector<kube::Informer*> all{&nodes, &agent_slices};
+    for (auto& c : commands) all.push_back(c.get());
+    return all;
+  }
+
+  asio::awaitable<void> worker() {
+    for (;;) {
+      auto key = co_await queue.get();
+      if (!key) co_return;
+      const ReconcileResult r = co_await reconciler.reconcile(*key);
+      switch (r.kind) {
+        case ReconcileResult::Kind::done: queue.forget(*key); break;
+        case ReconcileResult::Kind::requeue_after: queue.add_after(*key, r.delay); break;
+        case ReconcileResult::Kind::retry: queue.add_rate_limited(*key); break;
+      }
+      queue.done(*key);
+    }
+  }
+
+  Logger& log;
+  kube::Client api;
+  kube::Informer nodes;
+  kube::Informer agent_slices;
+  std::vector<std::unique_ptr<kube::Informer>> commands;
+  WorkQueue queue;
+  AgentClient agents;
+  Reconciler reconciler;
+};
+
+// Waits until every cache holds its first list, then starts the reconcile workers. Polls has_synced():
+// Informer::wait_synced()'s frame was seen corrupted under GCC 12.
+asio::awaitable<void> start_workers(asio::io_context& io, Controller& c, unsigned workers) {
+  const std::vector<kube::Informer*> informers = c.informers();
+  asio::steady_timer poll(io);
+  for (;;) {
+    bool synced = true;
+    for (const kube::Informer* informer : informers) synced = synced && informer->has_synced();
+    if (synced) break;
+    poll.expires_after(std::chrono::milliseconds(20));
+    auto [ec] = co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+  }
+  c.log.info("caches synced; reconciling", {{"nodes", c.nodes.store().size()},
+                                            {"agent_endpoint_slices", c.agent_slices.store().size()}});
+  for (unsigned i = 0; i < workers; ++i) asio::co_spawn(io, c.worker(), report_to(c.log, "worker"));
+}
+
+}  // namespace
+
+int run(const ControllerOptions& o, Logger& log) {
+  auto config = kube::load_cluster_config(o.kubeconfig);
+  if (!config) {
+    log.error("cannot use the cluster configuration", {{"error", config.error().message}});
+    return 1;
+  }
+  log.info("controller starting", {{"version", JARVIS_VERSION}, {"api_server", config->server},
+                                   {"config", config->source}, {"agent_service",
+                                   o.agent_namespace + "/" + o.agent_service}, {"workers", o.workers}});
+
+  asio::io_context io;
+  Controller c(io, o, std::move(*config), log);
+  std::vector<std::unique_ptr<asio::cancellation_signal>> stops;
+  auto spawn = [&](std::string what, asio::awaitable<void> task) {
+    stops.push_back(std::make_unique<asio::cancellation_signal>());
+    asio::co_spawn(io, std::move(task), asio::bind_cancellation_slot(stops.back()->slot(), report_to(log, what)));
+  };
+  for (auto* informer : c.informers()) spawn("informer " + informer->resource().list_path, informer->run());
+
+  spawn("start workers", start_workers(io, c, o.workers));
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  // After a signal, whatever is still in flight (a request mid-retry) gets a bounded time to notice.
+  std::mutex mu;
+  std::condition_variable stopped_cv;
+  bool stopped = false;
+  std::optional<std::thread> watchdog;
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    log.info("shutting down", {{"signal", signo}});
+    c.queue.shut_down();
+    c.reconciler.stop_trackers();
+    for (auto& s : stops) s->emit(asio::cancellation_type::terminal);
+    watchdog.emplace([&] {
+      std::unique_lock lock(mu);
+      if (!stopped_cv.wait_for(lock, std::chrono::seconds(10), [&] { return stopped; })) {
+        log.warn("shutdown took too long; stopping now");
+        io.stop();
+      }
+    });
+  });
+  io.run();
+  {
+    std::lock_guard lock(mu);
+    stopped = true;
+  }
+  stopped_cv.notify_all();
+  if (watchdog) watchdog->join();
+  log.info("controller stopped");
+  return 0;
 }
 
 }  // namespace jarvis::controller

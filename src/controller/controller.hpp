@@ -1,7 +1,9 @@
 // The controller role: reconciles Command resources and fans them out to the node agents.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -10,7 +12,15 @@
 namespace jarvis::controller {
 
 struct ControllerOptions {
-  std::string kubeconfig;  // --kubeconfig, else $KUBECONFIG, else in-cluster
+  std::string kubeconfig;               // --kubeconfig, else $KUBECONFIG, else in-cluster
+  std::vector<std::string> namespaces;  // Commands watched; empty = all namespaces
+  std::string agent_namespace = "jarvis";
+  std::string agent_service = "jarvis-agent";
+  std::uint16_t agent_port = 50051;     // when an EndpointSlice names no port
+  double kube_api_qps = 20;
+  int kube_api_burst = 40;
+  unsigned workers = 4;
+  std::uint64_t max_output_bytes = 64 * 1024;
 };
 
 // Registers the controller's flags (group "Controller") on the shared command line.
