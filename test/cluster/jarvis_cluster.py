@@ -209,8 +209,11 @@ class Cluster:
         down_dir(self.dir)
 
     def _stop_all(self):
-        processes = [c._process for c in self._controllers] + list(self._agents.values()) \
-            + [p for p in (self._apiserver, self._etcd) if p]
+        # Agents get SIGTERM first: a SIGKILLed agent cannot kill the commands it runs (each in a session of
+        # its own), and they would outlive the cluster.
+        for agent in self._agents.values():
+            agent.stop(signal.SIGTERM, timeout=10.0)
+        processes = [c._process for c in self._controllers] + [p for p in (self._apiserver, self._etcd) if p]
         for process in processes:
             process.stop(signal.SIGKILL)
 

@@ -5,6 +5,7 @@ exactly the RBAC in manifests/.
     /usr/bin/python3 -m pytest -q test/e2e/test_controller.py
 """
 import json
+import random
 import signal
 import socket
 from pathlib import Path
@@ -19,13 +20,18 @@ from deadline import wait_until
 ALL_NODES = ["kind-control-plane", "kind-worker", "kind-worker2"]
 
 
+def start_synced_controller(cluster):
+    controller = cluster.start_controller(["--log-level=debug"])
+    wait_until(lambda: '"msg":"caches synced' in controller.log_text(), 30, "the controller to sync")
+    return controller
+
+
 @pytest.fixture(scope="module")
 def jarvis(cluster):
     """The module's cluster with manifests/ installed and one controller running."""
     cluster.apply_manifests(MANIFESTS)
     cluster.kubectl("wait", "--for=condition=Established", "crd/commands.jarvis.io", "--timeout=30s")
-    cluster.controller = cluster.start_controller(["--log-level=debug"])
-    wait_until(lambda: '"msg":"caches synced' in cluster.controller.log_text(), 30, "the controller to sync")
+    cluster.controller = start_synced_controller(cluster)
     yield cluster
     if cluster.controller.alive():
         assert cluster.controller.stop(signal.SIGTERM) == 0, cluster.controller.log_text()[-3000:]
@@ -148,13 +154,13 @@ def test_non_zero_exit_is_a_warning_and_fails_the_command(jarvis):
 
 
 def test_timeout_kills_the_process_tree(jarvis):
-    marker = "4242.4242"
+    marker = f"4242.{random.randrange(10**6)}"
     apply(jarvis, command_object("too-slow", f"sleep {marker} & sleep {marker}; wait", expressions(
         {"key": "kubernetes.io/hostname", "operator": "In", "values": ["kind-worker2"]}), timeout_seconds=2))
     obj = wait_for_phase(jarvis, "too-slow", timeout=60)
     result = node_results(obj)["kind-worker2"]
     assert (obj["status"]["phase"], result["phase"], result["reason"]) == ("Failed", "Failed", "TimedOut")
-    assert processes_matching(f"sleep {marker}") == []
+    assert processes_matching(f"^sleep {marker}") == []
     event = wait_for_events(jarvis, "too-slow", 1)[0]
     assert event["type"] == "Warning" and "timed out" in event["message"]
 
@@ -197,14 +203,14 @@ def test_agent_that_does_not_answer(jarvis):
 
 
 def test_deleting_a_running_command_kills_it_and_removes_it(jarvis):
-    marker = "4343.4343"
+    marker = f"4343.{random.randrange(10**6)}"
     apply(jarvis, command_object("delete-me", f"sleep {marker}", timeout_seconds=600))
     wait_for_phase(jarvis, "delete-me", phases=("Running",))
     wait_until(lambda: len(processes_matching(f"^sleep {marker}")) == 3, 30, "the command to run on 3 nodes")
     assert get_command(jarvis, "delete-me")["metadata"]["finalizers"] == ["jarvis.io/finalizer"]
     jarvis.kubectl("delete", "command", "delete-me", "-n", NAMESPACE, "--wait=false")
     wait_until(lambda: get_command(jarvis, "delete-me") is None, 30, "the Command to disappear")
-    wait_until(lambda: processes_matching(f"sleep {marker}") == [], 15, "the command's processes to end")
+    wait_until(lambda: processes_matching(f"^sleep {marker}") == [], 15, "the command's processes to end")
 
 
 def test_exactly_once_across_controller_restart_and_api_server_restart(jarvis, workdir):
@@ -217,7 +223,7 @@ def test_exactly_once_across_controller_restart_and_api_server_restart(jarvis, w
     wait_until(lambda: len(list(workdir.glob("*.g1.*"))) == 3, 30, "the command to start on 3 nodes")
 
     jarvis.controller.kill()
-    jarvis.controller = jarvis.start_controller(["--log-level=debug"])
+    jarvis.controller = start_synced_controller(jarvis)
     wait_until(lambda: '"msg":"resuming wait for dispatched execution"' in jarvis.controller.log_text(), 30,
                "the new controller to resume waiting")
     jarvis.restart_apiserver()
@@ -264,4 +270,4 @@ def test_command_created_while_api_server_restarts_still_runs(jarvis, workdir):
 def test_controller_stops_cleanly_on_sigterm(jarvis):
     assert jarvis.controller.stop(signal.SIGTERM) == 0
     assert '"msg":"controller stopped"' in jarvis.controller.log_text()
-    jarvis.controller = jarvis.start_controller(["--log-level=debug"])
+    jarvis.controller = start_synced_controller(jarvis)
