@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from jarvis_cluster import DEFAULT_JARVIS, MARKER_FILE, Cluster, ClusterError, down_dir  # noqa: E402
-from deadline import DeadlineExceeded  # noqa: E402
+from deadline import DeadlineExceeded, wait_until  # noqa: E402
 
 
 def node_label(text):
@@ -36,6 +36,10 @@ def parse_args(argv):
                     help=f"jarvis executable (default $JARVIS_BINARY, else {DEFAULT_JARVIS})")
     up.add_argument("--label", type=node_label, action="append", default=[], metavar="NODE=KEY=VALUE",
                     help="add a label to a node (repeatable)")
+    up.add_argument("--manifests", type=Path, metavar="DIR",
+                    help="install these manifests (kubectl apply -k DIR) once the cluster is up")
+    up.add_argument("--controller", action="store_true",
+                    help="start `jarvis --role=controller` as the controller's own identity (log: DIR/controller-1.log)")
     down = commands.add_parser("down", help="stop the cluster in DIR and remove DIR")
     down.add_argument("--dir", required=True, type=Path)
     return parser.parse_args(argv)
@@ -52,6 +56,15 @@ def up(args):
         return 2
     try:
         cluster.up()
+        if args.manifests:
+            cluster.apply_manifests(args.manifests)
+            cluster.kubectl("wait", "--for=condition=Established", "crd/commands.jarvis.io", "--timeout=60s")
+        if args.controller:
+            controller = cluster.start_controller()
+            wait_until(lambda: '"msg":"caches synced' in controller.log_text() or not controller.alive(), 60,
+                       "the controller to sync its caches")
+            if not controller.alive():
+                raise ClusterError(f"the controller exited: {controller.log_text()[-2000:]}")
     except (ClusterError, DeadlineExceeded) as error:
         print(f"cluster.py: {error}", file=sys.stderr)
         if (cluster.dir / MARKER_FILE).exists():
@@ -63,6 +76,8 @@ def up(args):
         print(f"  {node.name:<24} agent {cluster.agent_target(node.name)}  log {cluster.agent_log(node.name)}")
     print(f"controller kubeconfigs: {cluster.controller_cert_kubeconfig} (client certificate), "
           f"{cluster.controller_token_kubeconfig} (token)")
+    if args.controller:
+        print(f"controller log: {cluster.dir / 'controller-1.log'}")
     print(f"kubectl: {cluster.kubectl_path}")
     print(f"admin kubeconfig: {cluster.admin_kubeconfig}")
     print(f"export KUBECONFIG={cluster.admin_kubeconfig}")

@@ -10,7 +10,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from deadline import wait_until
+from deadline import DeadlineExceeded, wait_until
 
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -132,6 +132,12 @@ def kill_recorded(pid_dir, timeout=10.0):
         pid = record.get("pid")
         if isinstance(pid, int) and record.get("start_time") is not None \
                 and process_start_time(pid) == record["start_time"]:
+            # SIGTERM first: an agent stops the commands it runs (each in a session of its own) only then.
+            try:
+                os.kill(pid, signal.SIGTERM)
+                wait_until(lambda: process_start_time(pid) != record["start_time"], 5.0, "exit after SIGTERM")
+            except (OSError, DeadlineExceeded):
+                pass
             _kill_group(pid)
             wait_until(lambda: process_start_time(pid) != record["start_time"], timeout,
                        f"{record.get('name', pid)} (pid {pid}) to die")
