@@ -1,0 +1,154 @@
+// Integration: AgentClient against a real `jarvis --role=agent` process on a loopback port (JARVIS_BIN),
+// and the event the controller would post for what the agent reports.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <sstream>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <rapidjson/document.h>
+
+#include "../agent/child_program.hpp"
+#include "../agent/run_until.hpp"
+#include "controller/agent_client.hpp"
+#include "controller/event_message.hpp"
+
+using namespace jarvis::controller;
+namespace asio = boost::asio;
+namespace agent_test = jarvis::agent::test;
+using namespace std::chrono_literals;
+using jarvis::v1::Execution;
+
+namespace {
+
+int listening_port(const std::string& log) {
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    rapidjson::Document doc;
+    doc.Parse(line.c_str());
+    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("msg") || !doc["msg"].IsString()) continue;
+    if (std::string(doc["msg"].GetString()) == "agent listening" && doc.HasMember("port") && doc["port"].IsInt()) {
+      return doc["port"].GetInt();
+    }
+  }
+  return 0;
+}
+
+// A real agent for node "n1", stopped (by ChildProgram) when the test ends, even on failure.
+struct RealAgent {
+  agent_test::ChildProgram program;
+  std::string address;
+
+  RealAgent() : program(arguments()) {
+    int port = 0;
+    const bool listening = agent_test::eventually(
+        [&] {
+          port = listening_port(program.standard_output());
+          return port != 0 || program.wait_for_exit(0ms).has_value();
+        },
+        30s);
+    INFO("agent stdout:\n" << program.standard_output() << "\nagent stderr:\n" << program.standard_error());
+    REQUIRE(listening);
+    REQUIRE(port != 0);
+    address = "127.0.0.1:" + std::to_string(port);
+  }
+
+  static std::vector<std::string> arguments() {
+    const char* jarvis = std::getenv("JARVIS_BIN");
+    if (jarvis == nullptr) FAIL("JARVIS_BIN is not set; run this test through `meson test`");
+    return {jarvis, "--role=agent", "--listen=127.0.0.1:0", "--host-root=/", "--node-name=n1"};
+  }
+};
+
+jarvis::Result<Execution> run_call(asio::io_context& io, asio::awaitable<jarvis::Result<Execution>> call) {
+  std::optional<jarvis::Result<Execution>> result;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { result.emplace(co_await std::move(call)); },
+      [](std::exception_ptr error) {
+        if (error) std::rethrow_exception(error);
+      });
+  REQUIRE(agent_test::run_until(io, [&] { return result.has_value(); }, 30s));
+  return std::move(*result);
+}
+
+// Waits in long polls until the execution has finished, at most about 30 s.
+Execution wait_until_finished(asio::io_context& io, AgentClient& client, const std::string& address,
+                              const std::string& id) {
+  for (int poll = 0; poll < 6; ++poll) {
+    auto waited = run_call(io, client.wait(address, id, 5s, 10s));
+    REQUIRE(waited.ok());
+    if (waited->state() != jarvis::v1::STATE_RUNNING) return std::move(waited).value();
+  }
+  FAIL("execution " << id << " still running after 30 s");
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("start and wait round trip with a real agent: echo hi", "[agent_client][process]") {
+  RealAgent agent;
+  asio::io_context io;
+  jarvis::Logger log(jarvis::LogLevel::warn, stderr);
+  AgentClient client(io.get_executor(), log);
+
+  jarvis::v1::StartRequest request;
+  request.set_execution_id("uid-1.1.n1");
+  request.set_command("echo hi");
+  request.set_timeout_seconds(30);
+  const auto started = run_call(io, client.start(agent.address, request, 10s));
+  REQUIRE(started.ok());
+  CHECK(started->execution_id() == "uid-1.1.n1");
+
+  const Execution finished = wait_until_finished(io, client, agent.address, "uid-1.1.n1");
+  CHECK(finished.state() == jarvis::v1::STATE_SUCCEEDED);
+  CHECK(finished.node_name() == "n1");
+  CHECK(finished.output() == "hi\n");
+
+  // Start again with the same id: the agent answers with the finished execution instead of running it again.
+  const auto again = run_call(io, client.start(agent.address, request, 10s));
+  REQUIRE(again.ok());
+  CHECK(again->state() == jarvis::v1::STATE_SUCCEEDED);
+  CHECK(again->start_time_unix_ms() == finished.start_time_unix_ms());
+
+  const auto outcome = outcome_of(finished, 30);
+  REQUIRE(outcome);
+  CommandMeta meta;
+  meta.ns = "default";
+  meta.name = "greet";
+  const auto event = make_node_event(meta, "echo hi", finished.node_name(), *outcome);
+  CHECK(event.reason == "greet-n1");
+  CHECK(event.type == "Normal");
+  CHECK(event.message == "❯ echo hi\nhi");
+}
+
+TEST_CASE("a real agent: unknown ids, failures and cancellation", "[agent_client][process]") {
+  RealAgent agent;
+  asio::io_context io;
+  jarvis::Logger log(jarvis::LogLevel::warn, stderr);
+  AgentClient client(io.get_executor(), log);
+
+  const auto unknown = run_call(io, client.wait(agent.address, "never-started", 0ms, 10s));
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.error().code == static_cast<int>(grpc::StatusCode::NOT_FOUND));
+
+  jarvis::v1::StartRequest failing;
+  failing.set_execution_id("fails");
+  failing.set_command("echo oops >&2; exit 3");
+  REQUIRE(run_call(io, client.start(agent.address, failing, 10s)).ok());
+  const auto failed = outcome_of(wait_until_finished(io, client, agent.address, "fails"), 300);
+  REQUIRE(failed);
+  CHECK(failed->ending == NodeOutcome::Ending::exited);
+  CHECK(failed->exit_code == 3);
+  CHECK(make_node_event(CommandMeta{}, "x", "n1", *failed).message == "❯ x\noops\nexit code 3");
+
+  jarvis::v1::StartRequest sleeper;
+  sleeper.set_execution_id("sleeps");
+  sleeper.set_command("sleep 60");
+  REQUIRE(run_call(io, client.start(agent.address, sleeper, 10s)).ok());
+  const auto canceled = run_call(io, client.cancel(agent.address, "sleeps", 10s));
+  REQUIRE(canceled.ok());
+  const auto ended = outcome_of(wait_until_finished(io, client, agent.address, "sleeps"), 300);
+  REQUIRE(ended);
+  CHECK(ended->ending == NodeOutcome::Ending::canceled);
+}
