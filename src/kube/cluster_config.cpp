@@ -29,7 +29,7 @@ Result<std::string> read_file(const std::string& path, const std::string& what) 
   return text.str();
 }
 
-// Everything a kubeconfig section provides about one PEM or token: inline *-data or a file.
+// Reads sections of one kubeconfig; file names in it are relative to the file's directory.
 class KubeconfigReader {
  public:
   KubeconfigReader(std::string path, YAML::Node root) : path_(std::move(path)), root_(std::move(root)) {
@@ -38,7 +38,7 @@ class KubeconfigReader {
 
   std::string where(const std::string& field) const { return "kubeconfig " + path_ + ": " + field; }
 
-  // The `kind` entry (clusters, users, contexts) named `name`, or an undefined node.
+  // The `inner` map of the entry named `name` in `list` (clusters, users, contexts).
   Result<YAML::Node> named(const std::string& list, const std::string& inner, const std::string& name) const {
     YAML::Node entries = root_[list];
     if (entries && !entries.IsSequence()) return Error{where(list) + " is not a list"};
