@@ -60,11 +60,15 @@ void Informer::notify(const std::vector<std::string>& keys) {
   }
 }
 
+// Shaped this way (result bound, no co_return inside the loop) because GCC 12 miscompiled the plainer
+// while (!synced_) { co_await ...; if (cancelled) co_return ...; } into an illegal instruction on first resume.
 asio::awaitable<Status> Informer::wait_synced() {
-  while (!synced_) {
-    co_await synced_signal_.async_wait(use_tuple);
-    if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
+  bool cancelled = false;
+  while (!synced_ && !cancelled) {
+    [[maybe_unused]] auto [ec] = co_await synced_signal_.async_wait(use_tuple);
+    cancelled = is_cancelled(co_await asio::this_coro::cancellation_state);
   }
+  if (cancelled) co_return cancelled_error();
   co_return Ok{};
 }
 
@@ -92,7 +96,7 @@ asio::awaitable<void> Informer::run() {
                {"phase", to_string(reflector_.phase())},
                {"retry_in_ms", static_cast<std::int64_t>(delay.count())}});
     timer.expires_after(delay);
-    co_await timer.async_wait(use_tuple);
+    [[maybe_unused]] auto [ec] = co_await timer.async_wait(use_tuple);  // cancellation is checked above
   }
 }
 

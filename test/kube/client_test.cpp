@@ -152,3 +152,33 @@ TEST_CASE("an informer against an unreachable server keeps retrying and stops cl
   CHECK(done);
   CHECK_FALSE(failure);
 }
+
+TEST_CASE("waiting for the first list ends with an error value when cancelled first") {
+  asio::io_context io;
+  ClientOptions options;
+  options.max_retries = 0;
+  Client client(io.get_executor(), local_config(refused_port(io)), options, quiet_log());
+  ResourceRef nodes;
+  nodes.list_path = "/api/v1/nodes";
+  Informer informer(client, nodes, quiet_log());
+  asio::cancellation_signal cancel;
+  std::optional<jarvis::Status> waited;
+  bool done = false;
+  std::exception_ptr failure;
+  auto wait = [&]() -> asio::awaitable<void> { waited.emplace(co_await informer.wait_synced()); };
+  asio::co_spawn(io, wait(), asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
+                   failure = e;
+                   done = true;
+                 }));
+  io.run_for(50ms);
+  CHECK_FALSE(done);
+  cancel.emit(asio::cancellation_type::terminal);
+  auto deadline = Clock::now() + 10s;
+  io.restart();
+  while (!done && Clock::now() < deadline) io.run_one_for(100ms);
+  REQUIRE(done);
+  CHECK_FALSE(failure);
+  REQUIRE(waited);
+  REQUIRE_FALSE(*waited);
+  CHECK(waited->error().message == "cancelled");
+}

@@ -317,7 +317,9 @@ TEST_CASE("a list is paginated, filtered by selectors, and fills the store", "[l
   ResourceRef paged = config_maps(ns);
   paged.page_size = 10;
   RunningInformer all(h, paged);
-  REQUIRE(h.wait_for([&] { return all->has_synced(); }));
+  auto synced = h.run(all->wait_synced());
+  REQUIRE(synced);
+  CHECK(all->has_synced());
   CHECK(all->stats().list_pages == 3);
   CHECK(all->store().size() == 25);
   CHECK(store_versions(all->store()) == h.list_versions(paged.list_path));
