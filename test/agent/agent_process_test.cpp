@@ -351,7 +351,12 @@ TEST_CASE("the agent adopts and collects processes that escaped a command's proc
       for (const pid_t pid : test::live_processes_with_environment(marker)) ::kill(pid, SIGKILL);
     }
   } cleanup{marker};
-  REQUIRE(agent.start("escaping", "setsid sleep 1000 & echo started").status.ok());
+  // The shell waits until the escaped process runs in its own session: otherwise, on a busy machine, the
+  // agent's kill of the shell's process group at exit can come before setsid() and nothing escapes.
+  REQUIRE(agent.start("escaping",
+                      "f=$(mktemp); setsid sh -c \"echo > $f; exec sleep 1000\" & "
+                      "while [ ! -s \"$f\" ]; do sleep 0.01; done; rm -f \"$f\"; echo started")
+              .status.ok());
   REQUIRE(agent.wait_until_finished("escaping").execution.output() == "started\n");
   std::vector<pid_t> escaped;
   REQUIRE(test::eventually([&] { return (escaped = test::live_processes_with_environment(marker)).size() == 1; }, 5s));
