@@ -18,6 +18,7 @@
 #include <rapidjson/writer.h>
 
 #include "client_credentials.hpp"
+#include "common/utf8.hpp"
 #include "jarvis.grpc.pb.h"
 
 namespace {
@@ -25,33 +26,14 @@ namespace {
 using Clock = std::chrono::system_clock;
 constexpr std::chrono::seconds rpc_margin{10};
 
-std::string utf8_safe(std::string_view in) {
-  std::string out;
-  std::size_t i = 0;
-  while (i < in.size()) {
-    const auto c = static_cast<unsigned char>(in[i]);
-    const std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    bool valid = len != 0 && i + len <= in.size();
-    for (std::size_t k = 1; valid && k < len; ++k) valid = (static_cast<unsigned char>(in[i + k]) >> 6) == 0x2;
-    if (valid) {
-      out.append(in.substr(i, len));
-      i += len;
-    } else {
-      out.append("\xEF\xBF\xBD");
-      ++i;
-    }
-  }
-  return out;
-}
-
 std::string to_json(const jarvis::v1::Execution& e) {
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
   w.StartObject();
   w.Key("execution_id");
-  w.String(utf8_safe(e.execution_id()));
+  w.String(jarvis::valid_utf8(e.execution_id()));
   w.Key("node_name");
-  w.String(utf8_safe(e.node_name()));
+  w.String(jarvis::valid_utf8(e.node_name()));
   w.Key("state");
   w.String(jarvis::v1::State_Name(e.state()));
   w.Key("exited");
@@ -61,7 +43,7 @@ std::string to_json(const jarvis::v1::Execution& e) {
   w.Key("signal");
   w.Int(e.signal());
   w.Key("output");
-  w.String(utf8_safe(e.output()));
+  w.String(jarvis::valid_utf8(e.output()));
   w.Key("output_bytes_total");
   w.Uint64(e.output_bytes_total());
   w.Key("truncated");
@@ -71,9 +53,9 @@ std::string to_json(const jarvis::v1::Execution& e) {
   w.Key("end_time_unix_ms");
   w.Int64(e.end_time_unix_ms());
   w.Key("reason");
-  w.String(utf8_safe(e.reason()));
+  w.String(jarvis::valid_utf8(e.reason()));
   w.Key("command");
-  w.String(utf8_safe(e.command()));
+  w.String(jarvis::valid_utf8(e.command()));
   w.EndObject();
   return buffer.GetString();
 }
