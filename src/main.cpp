@@ -33,6 +33,20 @@ int main(int argc, char** argv) {
   jarvis::controller::ControllerOptions controller_options;
   jarvis::controller::add_flags(app, controller_options);
 
+  // Shared by both roles: how the controller and the agents talk to each other.
+  bool insecure = false;
+  std::string tls_dir = "/var/run/jarvis/tls";
+  app.add_flag("--insecure", insecure,
+               "plaintext gRPC between controller and agents, no certificates: development only, must be given to "
+               "both roles; each logs a warning. Without it, mutual TLS with the Jarvis CA (see README, Security)")
+      ->group("Transport security");
+  app.add_option("--tls-dir", tls_dir,
+                 "agent: directory of the mounted Secret jarvis-agent-tls (ca.crt, tls.crt, tls.key); controller: "
+                 "where it writes its own client certificate")
+      ->group("Transport security")
+      ->capture_default_str()
+      ->envname("JARVIS_TLS_DIR");
+
   try {
     app.parse(argc, argv);
     if (role.empty()) throw CLI::RequiredError("--role");
@@ -46,6 +60,8 @@ int main(int argc, char** argv) {
   }
 
   jarvis::Logger log(*jarvis::parse_log_level(log_level));
+  agent_options.insecure = controller_options.insecure = insecure;
+  agent_options.tls_dir = controller_options.tls_dir = tls_dir;
   if (role == "agent") return jarvis::agent::run(agent_options, log);
   return jarvis::controller::run(controller_options, log);
 }

@@ -21,8 +21,10 @@
 #include "agent/execution_registry.hpp"
 #include "agent/grpc_service.hpp"
 #include "agent/orphan_reaper.hpp"
-#include "agent/server_credentials.hpp"
 #include "agent/start_request_validation.hpp"
+#include "tls/grpc_credentials.hpp"
+#include "tls/identities.hpp"
+#include "tls/tls_directory.hpp"
 
 namespace jarvis::agent {
 
@@ -109,6 +111,11 @@ void add_flags(CLI::App& app, AgentOptions& o) {
       ->group(group)
       ->capture_default_str()
       ->check(CLI::Range(1u, max_timeout_seconds));
+  app.add_option("--tls-refresh-interval", o.tls_refresh_interval_seconds,
+                 "agent: seconds between re-reads of --tls-dir; renewed certificates apply to new connections")
+      ->group(group)
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 3600u));
 }
 
 int run(const AgentOptions& options, Logger& log) {
@@ -135,9 +142,24 @@ int run(const AgentOptions& options, Logger& log) {
                        log);
   OrphanReaper orphan_reaper(io.get_executor(), [&registry](pid_t pid) { return registry.supervises(pid); }, log);
 
+  const tls::TransportSecurity security{.insecure = options.insecure,
+                                        .directory = options.tls_dir,
+                                        .refresh_interval_seconds = options.tls_refresh_interval_seconds};
+  if (options.insecure) {
+    log.warn("--insecure: serving plaintext gRPC; anyone who can reach the port can run commands as root on "
+             "this node. Development only.",
+             {{"listen", options.listen}});
+  } else if (!tls::tls_directory_complete(options.tls_dir)) {
+    log.warn("TLS files missing: every connection is refused until they appear (the controller creates Secret "
+             "jarvis-agent-tls; is it running, and is the Secret mounted here?)",
+             {{"tls_dir", options.tls_dir},
+              {"files", std::string(tls::ca_file) + ", " + std::string(tls::certificate_file) + ", " +
+                            std::string(tls::private_key_file)}});
+  }
+
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, make_server_credentials(), &port);
+  builder.AddListeningPort(options.listen, tls::agent_server_credentials(security), &port);
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(max_request_bytes);
   // Without this a second agent could bind the same port and silently take half of the calls.
@@ -152,7 +174,9 @@ int run(const AgentOptions& options, Logger& log) {
                                {"host_root", options.host_root},
                                {"node_name", node_name},
                                {"max_concurrent", options.max_concurrent},
-                               {"max_output_bytes", options.max_output_bytes}});
+                               {"max_output_bytes", options.max_output_bytes},
+                               {"transport", options.insecure ? "plaintext" : "mutual TLS"},
+                               {"tls_dir", options.insecure ? std::string() : options.tls_dir}});
 
   orphan_reaper.start();
   bool clean = false;

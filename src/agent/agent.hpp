@@ -20,6 +20,9 @@ struct AgentOptions {
   unsigned retain_finished_for_seconds = 3600;
   unsigned kill_grace_period_seconds = 5;
   unsigned default_timeout_seconds = 300;
+  bool insecure = false;                          // plaintext gRPC, development only
+  std::string tls_dir = "/var/run/jarvis/tls";    // the mounted Secret jarvis-agent-tls
+  unsigned tls_refresh_interval_seconds = 60;
 };
 
 // Registers the agent's flags (group "Agent") on the shared command line.

@@ -110,6 +110,7 @@ void Execution::finish_without_starting(std::string reason) {
              {"origin_name", spec_.origin.name},
              {"origin_uid", spec_.origin.uid},
              {"origin_generation", spec_.origin.generation},
+             {"requested_by", spec_.requested_by},
              {"reason", reason_}});
 }
 
@@ -300,12 +301,20 @@ void Execution::log_start() const {
                                   {"origin_name", spec_.origin.name},
                                   {"origin_uid", spec_.origin.uid},
                                   {"origin_generation", spec_.origin.generation},
+                                  {"requested_by", spec_.requested_by},
                                   {"start_time_unix_ms", unix_ms(start_time_)}});
 }
 
 void Execution::log_end() const {
   const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(finished_at_ - started_at_);
   log_.info("execution finished", {{"execution_id", spec_.id},
+                                   {"command", spec_.command},
+                                   {"node", environment_.node_name},
+                                   {"origin_namespace", spec_.origin.namespace_name},
+                                   {"origin_name", spec_.origin.name},
+                                   {"origin_uid", spec_.origin.uid},
+                                   {"origin_generation", spec_.origin.generation},
+                                   {"requested_by", spec_.requested_by},
                                    {"state", to_string(state_)},
                                    {"exited", exited_},
                                    {"exit_code", exit_code_},

@@ -23,6 +23,7 @@ struct ExecutionSpec {
   std::chrono::seconds timeout{300};
   std::size_t max_output_bytes = 1 << 20;
   ExecutionOrigin origin;
+  std::string requested_by;  // audit: the caller's certificate name and address, as the agent saw them
 };
 
 // Settings shared by every execution of one agent.

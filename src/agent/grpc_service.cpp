@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 
 #include "agent/start_request_validation.hpp"
+#include "tls/grpc_credentials.hpp"
 
 namespace jarvis::agent {
 
@@ -17,7 +18,14 @@ AgentService::AgentService(asio::any_io_executor executor, ExecutionRegistry& re
 grpc::ServerUnaryReactor* AgentService::Start(grpc::CallbackServerContext* context, const v1::StartRequest* request,
                                               v1::Execution* response) {
   auto* reactor = context->DefaultReactor();
-  asio::post(executor_, [this, reactor, request, response] { reactor->Finish(start(*request, *response)); });
+  // Read on gRPC's thread, while the call is certainly alive: who is asking, for the audit lines.
+  std::string caller = context->peer();
+  if (const auto auth = context->auth_context()) {
+    if (const std::string name = tls::peer_common_name(*auth); !name.empty()) caller = "CN=" + name + " " + caller;
+  }
+  asio::post(executor_, [this, reactor, request, response, caller = std::move(caller)] {
+    reactor->Finish(start(*request, caller, *response));
+  });
   return reactor;
 }
 
@@ -42,13 +50,16 @@ grpc::ServerUnaryReactor* AgentService::Cancel(grpc::CallbackServerContext* cont
   return reactor;
 }
 
-grpc::Status AgentService::start(const v1::StartRequest& request, v1::Execution& response) {
+grpc::Status AgentService::start(const v1::StartRequest& request, const std::string& caller,
+                                 v1::Execution& response) {
   if (auto problem = start_request_problem(request)) {
     const std::string_view id = request.execution_id();
     log_.warn("start refused", {{"execution_id", id.substr(0, max_execution_id_length)}, {"reason", *problem}});
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *problem);
   }
-  auto started = registry_.start(to_spec(request, defaults_));
+  ExecutionSpec spec = to_spec(request, defaults_);
+  spec.requested_by = caller;
+  auto started = registry_.start(std::move(spec));
   if (!started) {
     log_.warn("start refused", {{"execution_id", request.execution_id()}, {"reason", started.error().message}});
     const auto code = started.error().code == static_cast<int>(StartRefusal::shutting_down)

@@ -28,7 +28,7 @@ class AgentService final : public v1::Agent::CallbackService {
                                    v1::Execution* response) override;
 
  private:
-  grpc::Status start(const v1::StartRequest& request, v1::Execution& response);
+  grpc::Status start(const v1::StartRequest& request, const std::string& caller, v1::Execution& response);
   asio::awaitable<grpc::Status> wait(const v1::WaitRequest& request, v1::Execution& response);
   grpc::Status cancel(const v1::CancelRequest& request, v1::Execution& response);
   grpc::Status not_found(const std::string& execution_id) const;

@@ -131,17 +131,18 @@ asio::awaitable<Result<Execution>> unary(std::shared_ptr<jarvis::v1::Agent::Stub
 
 }  // namespace
 
-std::shared_ptr<grpc::ChannelCredentials> make_channel_credentials() { return grpc::InsecureChannelCredentials(); }
-
-AgentClient::AgentClient(asio::any_io_executor executor, Logger& log,
-                         std::shared_ptr<grpc::ChannelCredentials> credentials)
-    : executor_(std::move(executor)), log_(log), credentials_(std::move(credentials)) {}
+AgentClient::AgentClient(asio::any_io_executor executor, Logger& log, const tls::TransportSecurity& security)
+    : executor_(std::move(executor)),
+      log_(log),
+      credentials_(tls::controller_channel_credentials(security)),
+      tls_(!security.insecure) {}
 
 std::shared_ptr<jarvis::v1::Agent::Stub> AgentClient::stub_for(const std::string& address) {
   if (const auto it = stubs_.find(address); it != stubs_.end()) return it->second;
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxResponseBytes);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
+  if (tls_) tls::add_agent_channel_arguments(args);
   auto stub = std::make_shared<jarvis::v1::Agent::Stub>(grpc::CreateCustomChannel(address, credentials_, args));
   stubs_.emplace(address, stub);
   log_.debug("opened channel to agent", {{"agent", address}});

@@ -17,19 +17,16 @@
 #include "common/log.hpp"
 #include "common/result.hpp"
 #include "jarvis.grpc.pb.h"
+#include "tls/grpc_credentials.hpp"
 
 namespace jarvis::controller {
-
-// How the controller authenticates to agents and checks them. Plaintext for now; mutual TLS (issue 6)
-// replaces this function's body, and nothing else has to change.
-std::shared_ptr<grpc::ChannelCredentials> make_channel_credentials();
 
 // The executor's io_context must outlive calls in flight: they keep it from running out of work, so let
 // run() return rather than stop() it.
 class AgentClient {
  public:
-  AgentClient(boost::asio::any_io_executor executor, Logger& log,
-              std::shared_ptr<grpc::ChannelCredentials> credentials = make_channel_credentials());
+  // `security` decides the transport: mutual TLS over its directory (tls/grpc_credentials.hpp), or plaintext.
+  AgentClient(boost::asio::any_io_executor executor, Logger& log, const tls::TransportSecurity& security);
   AgentClient(const AgentClient&) = delete;
   AgentClient& operator=(const AgentClient&) = delete;
 
@@ -58,6 +55,7 @@ class AgentClient {
   boost::asio::any_io_executor executor_;
   Logger& log_;
   std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  bool tls_;
   std::map<std::string, std::shared_ptr<jarvis::v1::Agent::Stub>> stubs_;
 };
 

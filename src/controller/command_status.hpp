@@ -26,6 +26,7 @@ inline constexpr std::string_view canceled = "Canceled";
 inline constexpr std::string_view start_failed = "StartFailed";
 inline constexpr std::string_view agent_not_found = "AgentNotFound";
 inline constexpr std::string_view agent_unreachable = "AgentUnreachable";
+inline constexpr std::string_view agent_tls_failed = "AgentTLSFailed";  // the TLS handshake failed
 inline constexpr std::string_view lost = "Lost";
 }  // namespace reason
 

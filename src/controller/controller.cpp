@@ -16,13 +16,16 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/duration.hpp"
 #include "controller/agent_client.hpp"
+#include "controller/certificate_keeper.hpp"
 #include "controller/reconciler.hpp"
 #include "controller/work_queue.hpp"
 #include "jarvis_version.hpp"
 #include "kube/client.hpp"
 #include "kube/cluster_config.hpp"
 #include "kube/informer.hpp"
+#include "tls/grpc_credentials.hpp"
 
 namespace jarvis::controller {
 
@@ -69,6 +72,18 @@ void add_flags(CLI::App& app, ControllerOptions& o) {
       ->group(g)
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 20));
+  app.add_option("--cert-lifetime", o.cert_lifetime,
+                 "controller: lifetime of the agent and controller certificates (e.g. 2160h, 90d, 30m); renewed "
+                 "when a third is left. The CA (Secret jarvis-ca) lives 10 years")
+      ->group(g)
+      ->capture_default_str()
+      ->check([](const std::string& text) -> std::string {
+        const auto d = parse_duration(text);
+        if (!d) return "not a duration like 2160h, 90d, 1h30m or 45s";
+        if (*d < std::chrono::seconds(10)) return "at least 10s";
+        if (*d > std::chrono::seconds(3650LL * 86400)) return "at most 3650d (the CA's lifetime)";
+        return {};
+      });
 }
 
 namespace {
@@ -99,6 +114,23 @@ ReconcilerOptions reconciler_options(const ControllerOptions& o) {
   return r;
 }
 
+// The controller re-reads its own --tls-dir this often; it writes the files itself, so renewals apply within
+// seconds.
+constexpr unsigned own_tls_refresh_seconds = 2;
+
+tls::TransportSecurity transport_security(const ControllerOptions& o) {
+  return tls::TransportSecurity{
+      .insecure = o.insecure, .directory = o.tls_dir, .refresh_interval_seconds = own_tls_refresh_seconds};
+}
+
+CertificateSettings certificate_settings(const ControllerOptions& o) {
+  CertificateSettings c;
+  c.namespace_name = o.agent_namespace;
+  c.tls_dir = o.tls_dir;
+  c.certificate_lifetime = parse_duration(o.cert_lifetime).value_or(c.certificate_lifetime);
+  return c;
+}
+
 kube::ClientOptions client_options(const ControllerOptions& o) {
   kube::ClientOptions c;
   c.qps = o.kube_api_qps;
@@ -116,7 +148,8 @@ struct Controller {
                               "kubernetes.io/service-name=" + o.agent_service),
                      log),
         queue(io.get_executor()),
-        agents(io.get_executor(), log),
+        certificates(api, certificate_settings(o), log),
+        agents(io.get_executor(), log, transport_security(o)),
         reconciler(io.get_executor(), api, [this](const std::string& key) { return lookup(key); }, nodes.store(),
                    agent_slices.store(), agents, queue, reconciler_options(o), log) {
     if (o.namespaces.empty()) {
@@ -166,15 +199,30 @@ struct Controller {
   kube::Informer agent_slices;
   std::vector<std::unique_ptr<kube::Informer>> commands;
   WorkQueue queue;
+  CertificateKeeper certificates;
   AgentClient agents;
   Reconciler reconciler;
 };
 
-// Waits until every cache holds its first list, then starts the reconcile workers. Polls has_synced():
+// Waits until the certificates are in place (unless --insecure) and every cache holds its first list, then
+// starts the reconcile workers and keeps the certificates renewed. Polls has_synced():
 // Informer::wait_synced()'s frame was seen corrupted under GCC 12.
-asio::awaitable<void> start_workers(asio::io_context& io, Controller& c, unsigned workers) {
-  const std::vector<kube::Informer*> informers = c.informers();
+asio::awaitable<void> start_workers(asio::io_context& io, Controller& c, unsigned workers, bool insecure) {
   asio::steady_timer poll(io);
+  if (!insecure) {
+    std::chrono::seconds backoff{1};
+    for (;;) {
+      auto ready = co_await c.certificates.ensure();
+      if (ready) break;
+      c.log.error("certificates not ready; no Command is run until they are",
+                  {{"error", ready.error().message}, {"retry_in_s", backoff.count()}});
+      poll.expires_after(backoff);
+      auto [ec] = co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      backoff = std::min(backoff * 2, std::chrono::seconds(60));
+    }
+  }
+  const std::vector<kube::Informer*> informers = c.informers();
   for (;;) {
     bool synced = true;
     for (const kube::Informer* informer : informers) synced = synced && informer->has_synced();
@@ -209,7 +257,12 @@ int run(const ControllerOptions& o, Logger& log) {
   };
   for (auto* informer : c.informers()) spawn("informer " + informer->resource().list_path, informer->run());
 
-  spawn("start workers", start_workers(io, c, o.workers));
+  if (o.insecure) {
+    log.warn("--insecure: plaintext gRPC to the agents, no certificates; commands and results cross the network "
+             "unprotected and agents accept anyone. Development only.");
+  }
+  spawn("start workers", start_workers(io, c, o.workers, o.insecure));
+  if (!o.insecure) spawn("certificate renewal", c.certificates.run());
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   // After a signal, whatever is still in flight (a request mid-retry) gets a bounded time to notice.

@@ -21,6 +21,9 @@ struct ControllerOptions {
   int kube_api_burst = 40;
   unsigned workers = 4;
   std::uint64_t max_output_bytes = 64 * 1024;
+  bool insecure = false;                        // plaintext gRPC to agents, development only
+  std::string tls_dir = "/var/run/jarvis/tls";  // the controller's own certificate files (an emptyDir)
+  std::string cert_lifetime = "2160h";          // agent and controller certificates; renewed at 2/3
 };
 
 // Registers the controller's flags (group "Controller") on the shared command line.

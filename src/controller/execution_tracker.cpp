@@ -1,5 +1,8 @@
 #include "controller/execution_tracker.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -25,6 +28,21 @@ bool transient(const Error& e) {
   return e.code == grpc::StatusCode::UNAVAILABLE || e.code == grpc::StatusCode::DEADLINE_EXCEEDED ||
          e.code == grpc::StatusCode::RESOURCE_EXHAUSTED;
 }
+
+// gRPC reports a failed TLS handshake (an unknown CA, a wrong identity, an expired certificate) as
+// UNAVAILABLE, like a refused connection; its message names the handshake.
+bool tls_failure(const Error& e) {
+  if (e.code != grpc::StatusCode::UNAVAILABLE) return false;
+  std::string text = e.message;
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  return text.find("handshake") != std::string::npos || text.find("certificate") != std::string::npos ||
+         text.find("ssl") != std::string::npos;
+}
+
+constexpr std::string_view tls_advice =
+    "; the controller and the agents must use the same Jarvis CA: check Secrets jarvis-ca and jarvis-agent-tls "
+    "in the agents' namespace, that the agent mounts the current jarvis-agent-tls, and that neither side runs "
+    "with --insecure alone";
 
 std::string_view reason_for(const NodeOutcome& o) {
   switch (o.ending) {
@@ -69,6 +87,10 @@ asio::awaitable<std::optional<TrackerResult>> track_execution(AgentClient& agent
         log.warn("could not start execution on agent",
                  {{"command", run.command_key}, {"node", run.node}, {"execution_id", run.execution_id},
                   {"agent", run.address}, {"error", err.message}, {"attempts", attempt}});
+        if (tls_failure(err))
+          co_return failure(reason::agent_tls_failed, "TLS handshake with agent " + run.address + " of node " +
+                                                          run.node + " failed: " + err.message +
+                                                          std::string(tls_advice));
         if (transient(err))
           co_return failure(reason::agent_unreachable,
                             "agent " + run.address + " of node " + run.node + " did not answer: " + err.message);
@@ -103,6 +125,9 @@ asio::awaitable<std::optional<TrackerResult>> track_execution(AgentClient& agent
     const auto now = std::chrono::steady_clock::now();
     if (!failing_since) failing_since = now;
     if (now - *failing_since >= timing.unreachable_after) {
+      if (tls_failure(err))
+        co_return failure(reason::agent_tls_failed, "TLS handshake with agent " + run.address + " of node " +
+                                                        run.node + " failed: " + err.message + std::string(tls_advice));
       co_return failure(reason::agent_unreachable,
                         "lost contact with agent " + run.address + " of node " + run.node + ": " + err.message);
     }

@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/verb.hpp>
+#include <boost/system/system_error.hpp>
 #include <rapidjson/document.h>
 
 #include "common/time_format.hpp"
@@ -401,6 +402,32 @@ asio::awaitable<void> Reconciler::cancel_on_agents(const CommandMeta& meta, cons
   if (*pending > 0) co_await all_done->async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
+namespace {
+
+// Asks the agent to stop a superseded execution. A plain function, not a capturing lambda: its arguments live
+// in the coroutine frame (a lambda's captures would die with the temporary closure at the first suspension).
+asio::awaitable<void> cancel_on(AgentClient& agents, std::string address, std::string id,
+                                std::chrono::milliseconds deadline, std::shared_ptr<bool> alive, Logger& log) {
+  auto r = co_await agents.cancel(address, id, deadline);
+  if (*alive && !r)
+    log.warn("could not cancel superseded execution",
+             {{"execution_id", id}, {"agent", address}, {"error", r.error().message}});
+}
+
+// Whether a tracker ended with an exception because it was stopped: Asio throws operation_aborted into a
+// coroutine whose cancellation slot fired while it was suspended.
+bool stopped_by_cancellation(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const boost::system::system_error& error) {
+    return error.code() == asio::error::operation_aborted;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
+
 void Reconciler::start_tracker(TrackedExecution run, std::int64_t generation) {
   auto signal = std::make_shared<asio::cancellation_signal>();
   const std::string id = run.execution_id;
@@ -413,6 +440,7 @@ void Reconciler::start_tracker(TrackedExecution run, std::int64_t generation) {
                        if (!*alive) return;
                        if (auto it = trackers_.find(id); it != trackers_.end() && it->second.cancel == signal)
                          trackers_.erase(it);
+                       if (e && stopped_by_cancellation(e)) return;  // superseded, deleted or shutting down
                        if (e) {
                          try {
                            std::rethrow_exception(e);
@@ -438,15 +466,8 @@ void Reconciler::stop_trackers_of(const std::string& key, std::optional<std::int
     }
     t.cancel->emit(asio::cancellation_type::terminal);
     if (cancel_on_agent) {
-      asio::co_spawn(
-          ex_,
-          [this, address = t.address, id = it->first, alive = alive_]() -> asio::awaitable<void> {
-            auto r = co_await agents_.cancel(address, id, options_.cancel_deadline);
-            if (*alive && !r)
-              log_.warn("could not cancel superseded execution",
-                        {{"execution_id", id}, {"agent", address}, {"error", r.error().message}});
-          },
-          [](std::exception_ptr) {});
+      asio::co_spawn(ex_, cancel_on(agents_, t.address, it->first, options_.cancel_deadline, alive_, log_),
+                     [](std::exception_ptr) {});
     }
     it = trackers_.erase(it);
   }

@@ -132,8 +132,10 @@ class AgentUnderTest {
 
  private:
   static std::vector<std::string> arguments(const std::vector<std::string>& extra_flags) {
+    // Plaintext, asked for explicitly: this suite is about processes; mutual TLS is tested with the
+    // controller's client (test/controller/agent_client_process_test.cpp) and in test/e2e/test_security.py.
     std::vector<std::string> argv = {program_path("JARVIS_BIN"), "--role=agent", "--listen=127.0.0.1:0",
-                                     "--host-root=/", "--node-name=test-node"};
+                                     "--host-root=/", "--node-name=test-node", "--insecure"};
     argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
     return argv;
   }
@@ -368,7 +370,8 @@ TEST_CASE("the agent adopts and collects processes that escaped a command's proc
 
 TEST_CASE("an address already in use is a clear start-up failure", "[agent][cli]") {
   AgentUnderTest first;
-  test::ChildProgram second({program_path("JARVIS_BIN"), "--role=agent", "--listen=" + first.target(), "--host-root=/"});
+  test::ChildProgram second(
+      {program_path("JARVIS_BIN"), "--role=agent", "--listen=" + first.target(), "--host-root=/", "--insecure"});
   const auto exit = second.wait_for_exit(30s);
   REQUIRE(exit.has_value());
   CHECK(exit->status == 1);
@@ -379,7 +382,8 @@ TEST_CASE("jarvis --help exits 0 and documents the agent flags", "[agent][cli]")
   const auto run = test::run_program({program_path("JARVIS_BIN"), "--help"});
   CHECK(run.status == 0);
   for (const auto* flag : {"--listen", "--host-root", "--node-name", "--max-output-bytes", "--max-concurrent",
-                           "--retain-finished", "--retain-finished-for", "--kill-grace-period", "--default-timeout"})
+                           "--retain-finished", "--retain-finished-for", "--kill-grace-period", "--default-timeout",
+                           "--insecure", "--tls-dir", "--tls-refresh-interval"})
     CHECK_THAT(run.standard_output, Catch::Contains(flag));
 }
 
@@ -412,7 +416,7 @@ TEST_CASE("jarvis-agentctl prints the Execution as one JSON line", "[agent][agen
   AgentUnderTest agent;
   const std::string agentctl = program_path("JARVIS_AGENTCTL");
   const auto started = test::run_program(
-      {agentctl, "--target", agent.target(), "start", "--id", "ctl-1", "--command", "printf 'hi\\377\\n'; exit 5",
+      {agentctl, "--target", agent.target(), "--insecure", "start", "--id", "ctl-1", "--command", "printf 'hi\\377\\n'; exit 5",
        "--wait"});
   INFO(started.standard_error);
   REQUIRE(started.status == 0);
@@ -427,11 +431,11 @@ TEST_CASE("jarvis-agentctl prints the Execution as one JSON line", "[agent][agen
   CHECK(doc["output_bytes_total"].GetUint64() == 4);
   CHECK(std::string(doc["node_name"].GetString()) == "test-node");
 
-  const auto fetched = test::run_program({agentctl, "--target", agent.target(), "wait", "--id", "ctl-1"});
+  const auto fetched = test::run_program({agentctl, "--target", agent.target(), "--insecure", "wait", "--id", "ctl-1"});
   CHECK(fetched.status == 0);
   CHECK_THAT(fetched.standard_output, Catch::Contains("\"STATE_FAILED\""));
 
-  const auto missing = test::run_program({agentctl, "--target", agent.target(), "cancel", "--id", "nope"});
+  const auto missing = test::run_program({agentctl, "--target", agent.target(), "--insecure", "cancel", "--id", "nope"});
   CHECK(missing.status == 1);
   CHECK_THAT(missing.standard_error, Catch::Contains("NOT_FOUND"));
   CHECK(missing.standard_output.empty());

@@ -3,14 +3,20 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include "tls/grpc_credentials.hpp"
+#include "tls/identities.hpp"
+
 namespace jarvis::agent::test {
 
-std::shared_ptr<grpc::ChannelCredentials> make_channel_credentials() { return grpc::InsecureChannelCredentials(); }
-
-std::shared_ptr<grpc::Channel> make_agent_channel(const std::string& target) {
+std::shared_ptr<grpc::Channel> make_agent_channel(const std::string& target, const ClientTls& tls) {
   grpc::ChannelArguments arguments;
   arguments.SetMaxReceiveMessageSize(80 << 20);  // --max-output-bytes allows up to 64 MiB
-  return grpc::CreateCustomChannel(target, make_channel_credentials(), arguments);
+  if (tls.insecure) return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments);
+  jarvis::tls::add_agent_channel_arguments(arguments);
+  return grpc::CreateCustomChannel(target,
+                                   jarvis::tls::client_credentials(tls.ca_file, tls.certificate_file, tls.key_file,
+                                                                   std::string(jarvis::tls::agent_identity), 1),
+                                   arguments);
 }
 
 }  // namespace jarvis::agent::test

@@ -43,7 +43,8 @@ struct Harness {
                                           .command = std::move(command),
                                           .timeout = timeout,
                                           .max_output_bytes = max_output_bytes,
-                                          .origin = {}},
+                                          .origin = {},
+                                          .requested_by = "test"},
                             environment, log, [this](const Execution&) { ++finished_calls; });
   }
 

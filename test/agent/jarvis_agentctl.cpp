@@ -96,6 +96,12 @@ int main(int argc, char** argv) {
   std::string target;
   std::string id;
   app.add_option("--target", target, "agent address, host:port")->required();
+  jarvis::agent::test::ClientTls tls;
+  tls.insecure = false;
+  app.add_flag("--insecure", tls.insecure, "plaintext (the agent runs with --insecure)");
+  app.add_option("--ca", tls.ca_file, "mutual TLS: CA file the agent's certificate must chain to");
+  app.add_option("--cert", tls.certificate_file, "mutual TLS: client certificate file (omit to present none)");
+  app.add_option("--key", tls.key_file, "mutual TLS: client private key file");
   app.require_subcommand(1);
 
   auto* start = app.add_subcommand("start", "Start (idempotent on --id)");
@@ -118,8 +124,12 @@ int main(int argc, char** argv) {
   cancel->add_option("--id", id, "execution id")->required();
 
   CLI11_PARSE(app, argc, argv);
+  if (!tls.insecure && tls.ca_file.empty()) {
+    std::fprintf(stderr, "jarvis-agentctl: give --ca (and --cert/--key) for mutual TLS, or --insecure\n");
+    return 2;
+  }
 
-  auto stub = jarvis::v1::Agent::NewStub(jarvis::agent::test::make_agent_channel(target));
+  auto stub = jarvis::v1::Agent::NewStub(jarvis::agent::test::make_agent_channel(target, tls));
   jarvis::v1::Execution execution;
 
   if (*start) {

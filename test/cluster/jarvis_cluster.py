@@ -15,6 +15,7 @@ import re
 import secrets
 import shutil
 import signal
+import sys
 import ssl
 import subprocess
 import time
@@ -121,9 +122,16 @@ class Cluster:
     """
 
     def __init__(self, directory, nodes=3, labels=None, jarvis=DEFAULT_JARVIS, detached=False,
-                 binaries=None, timeout=120.0):
+                 binaries=None, timeout=120.0, transport="mtls"):
         if nodes < 1:
             raise ClusterError("a cluster needs at least one node")
+        if transport not in ("mtls", "insecure"):
+            raise ClusterError(f"transport must be 'mtls' or 'insecure', not {transport!r}")
+        # "mtls" (the product's default): agents serve mutual TLS from DIR/agent-tls, which a stand-in for the
+        # kubelet's Secret volume keeps in step with Secret jarvis/jarvis-agent-tls (made by the controller);
+        # until a controller has run, agents refuse every connection. "insecure": agents and controllers all
+        # get --insecure (for tests of the harness itself, which talk to agents without a controller).
+        self.transport = transport
         self.dir = Path(directory).resolve()
         self.jarvis = Path(jarvis).resolve()
         self.detached = detached
@@ -139,6 +147,8 @@ class Cluster:
             raise ClusterError(f"labels for unknown nodes {sorted(labels)}; the nodes are {list(self._nodes)}")
         self._agents = {}
         self._controllers = []
+        self._secret_volume = None
+        self.agent_tls_dir = self.dir / "agent-tls"
         self._user_kubeconfigs = {}
         self._slice_count = 0
         self._etcd = None
@@ -193,6 +203,8 @@ class Cluster:
             self._wait_apiserver_ready()
             self._write_kubeconfigs()
             self._create_objects()
+            if self.transport == "mtls":
+                self.start_secret_volume()
             for node in self._nodes.values():
                 self._wait_agent_ready(node)
             self._write_marker()
@@ -213,7 +225,8 @@ class Cluster:
         # its own), and they would outlive the cluster.
         for agent in self._agents.values():
             agent.stop(signal.SIGTERM, timeout=10.0)
-        processes = [c._process for c in self._controllers] + [p for p in (self._apiserver, self._etcd) if p]
+        processes = [c._process for c in self._controllers] + \
+            [p for p in (self._secret_volume, self._apiserver, self._etcd) if p]
         for process in processes:
             process.stop(signal.SIGKILL)
 
@@ -398,10 +411,35 @@ class Cluster:
         return self.dir / "agents" / f"{name}.log"
 
     def _start_agent_process(self, node):
+        if self.transport == "mtls":
+            security = ["--tls-dir", self.agent_tls_dir, "--tls-refresh-interval", "1"]
+        else:
+            security = ["--insecure"]
         self._agents[node.name] = self._process(f"agent-{node.name}", [
             self.jarvis, "--role=agent", "--listen", f"{node.address}:{self.agent_port}",
-            "--node-name", node.name, "--host-root", "/",
+            "--node-name", node.name, "--host-root", "/", *security,
         ], self.agent_log(node.name)).start()
+
+    # ---- the kubelet's part for the agents' Secret volume
+
+    def start_secret_volume(self):
+        """Starts keeping DIR/agent-tls in step with Secret jarvis/jarvis-agent-tls (what the kubelet does for
+        the DaemonSet's volume); the agents re-read it every second."""
+        if self._secret_volume and self._secret_volume.alive():
+            raise ClusterError("the secret volume is already being kept")
+        self._secret_volume = self._process("secret-volume", [
+            sys.executable, Path(__file__).resolve().parent / "secret_volume.py", "--kubectl", self.kubectl_path,
+            "--kubeconfig", self.admin_kubeconfig, "--namespace", "jarvis", "--secret", "jarvis-agent-tls",
+            "--dir", self.agent_tls_dir,
+        ], self.dir / "secret-volume.log").start()
+
+    def stop_secret_volume(self):
+        """Stops updating DIR/agent-tls: the agents keep the files they have, like a node whose kubelet has
+        not caught up yet."""
+        if self._secret_volume is None:
+            raise ClusterError("the secret volume is not being kept")
+        self._secret_volume.stop(signal.SIGKILL)
+        self._secret_volume = None
 
     def _wait_agent_ready(self, node):
         process = self._agents[node.name]
@@ -473,10 +511,14 @@ class Cluster:
         kubeconfig by default) with its output in DIR/controller-N.log; returns its ControllerProcess.
         env: variables added to the inherited environment."""
         number = len(self._controllers) + 1
+        if self.transport == "mtls":
+            security = ["--tls-dir", self.dir / f"controller-{number}-tls"]
+        else:
+            security = ["--insecure"]
         process = ManagedProcess(
             f"controller-{number}",
             [self.jarvis, "--role=controller", "--kubeconfig", kubeconfig or self.controller_token_kubeconfig,
-             *extra_args],
+             *security, *extra_args],
             self.dir / f"controller-{number}.log", self.dir / "pids" / f"controller-{number}.pid", cwd=self.dir,
             env={**os.environ, **(env or {})}, die_with_parent=not self.detached).start()
         controller = ControllerProcess(process)
@@ -495,6 +537,6 @@ class Cluster:
 
     def processes(self):
         """{name: pid} of every process of the cluster now running (etcd, kube-apiserver, agents, controllers)."""
-        running = [p for p in (self._etcd, self._apiserver) if p] + list(self._agents.values()) \
+        running = [p for p in (self._etcd, self._apiserver, self._secret_volume) if p] + list(self._agents.values()) \
             + [c._process for c in self._controllers]
         return {p.name: p.pid for p in running if p.alive()}

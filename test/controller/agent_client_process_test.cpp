@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <filesystem>
 #include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
@@ -13,6 +14,10 @@
 #include "../agent/run_until.hpp"
 #include "controller/agent_client.hpp"
 #include "controller/event_message.hpp"
+#include "../agent/temporary_directory.hpp"
+#include "tls/certificates.hpp"
+#include "tls/identities.hpp"
+#include "tls/tls_directory.hpp"
 
 using namespace jarvis::controller;
 namespace asio = boost::asio;
@@ -35,12 +40,40 @@ int listening_port(const std::string& log) {
   return 0;
 }
 
-// A real agent for node "n1", stopped (by ChildProgram) when the test ends, even on failure.
+// The Jarvis PKI in a temporary directory, made with the same code the controller uses: the agent's TLS
+// directory and the controller's, plus one with the agent's certificate (a stolen node key) used as a client.
+struct TestPki {
+  agent_test::TemporaryDirectory dir;
+  std::filesystem::path agent_dir = dir.path() / "agent";
+  std::filesystem::path controller_dir = dir.path() / "controller";
+  std::filesystem::path node_key_dir = dir.path() / "node-key";
+
+  TestPki() {
+    const auto now = jarvis::tls::Clock::now();
+    auto ca = jarvis::tls::make_certificate_authority("jarvis-ca", 24h, now);
+    REQUIRE(ca.ok());
+    auto agent = jarvis::tls::issue_certificate(*ca, jarvis::tls::agent_identity, jarvis::tls::Usage::server, 1h, now);
+    auto controller =
+        jarvis::tls::issue_certificate(*ca, jarvis::tls::controller_identity, jarvis::tls::Usage::client, 1h, now);
+    REQUIRE(agent.ok());
+    REQUIRE(controller.ok());
+    REQUIRE(jarvis::tls::write_tls_directory(agent_dir, {ca->certificate_pem, *agent}).ok());
+    REQUIRE(jarvis::tls::write_tls_directory(controller_dir, {ca->certificate_pem, *controller}).ok());
+    REQUIRE(jarvis::tls::write_tls_directory(node_key_dir, {ca->certificate_pem, *agent}).ok());
+  }
+
+  jarvis::tls::TransportSecurity controller() const {
+    return jarvis::tls::TransportSecurity::mutual_tls(controller_dir.string());
+  }
+};
+
+// A real agent for node "n1" serving mutual TLS, stopped (by ChildProgram) when the test ends, even on failure.
 struct RealAgent {
+  TestPki pki;
   agent_test::ChildProgram program;
   std::string address;
 
-  RealAgent() : program(arguments()) {
+  RealAgent() : program(arguments(pki)) {
     int port = 0;
     const bool listening = agent_test::eventually(
         [&] {
@@ -54,10 +87,11 @@ struct RealAgent {
     address = "127.0.0.1:" + std::to_string(port);
   }
 
-  static std::vector<std::string> arguments() {
+  static std::vector<std::string> arguments(const TestPki& pki) {
     const char* jarvis = std::getenv("JARVIS_BIN");
     if (jarvis == nullptr) FAIL("JARVIS_BIN is not set; run this test through `meson test`");
-    return {jarvis, "--role=agent", "--listen=127.0.0.1:0", "--host-root=/", "--node-name=n1"};
+    return {jarvis, "--role=agent", "--listen=127.0.0.1:0", "--host-root=/", "--node-name=n1",
+            "--tls-dir=" + pki.agent_dir.string()};
   }
 };
 
@@ -90,7 +124,7 @@ TEST_CASE("start and wait round trip with a real agent: echo hi", "[agent_client
   RealAgent agent;
   asio::io_context io;
   jarvis::Logger log(jarvis::LogLevel::warn, stderr);
-  AgentClient client(io.get_executor(), log);
+  AgentClient client(io.get_executor(), log, agent.pki.controller());
 
   jarvis::v1::StartRequest request;
   request.set_execution_id("uid-1.1.n1");
@@ -126,7 +160,7 @@ TEST_CASE("a real agent: unknown ids, failures and cancellation", "[agent_client
   RealAgent agent;
   asio::io_context io;
   jarvis::Logger log(jarvis::LogLevel::warn, stderr);
-  AgentClient client(io.get_executor(), log);
+  AgentClient client(io.get_executor(), log, agent.pki.controller());
 
   const auto unknown = run_call(io, client.wait(agent.address, "never-started", 0ms, 10s));
   REQUIRE_FALSE(unknown.ok());
@@ -151,4 +185,51 @@ TEST_CASE("a real agent: unknown ids, failures and cancellation", "[agent_client
   const auto ended = outcome_of(wait_until_finished(io, client, agent.address, "sleeps"), 300);
   REQUIRE(ended);
   CHECK(ended->ending == NodeOutcome::Ending::canceled);
+}
+
+TEST_CASE("a real agent refuses clients without the controller's certificate; their commands never run",
+          "[agent_client][process][tls]") {
+  RealAgent agent;
+  asio::io_context io;
+  jarvis::Logger log(jarvis::LogLevel::error, stderr);
+  const auto marker = agent.pki.dir.path() / "ran";
+  jarvis::v1::StartRequest request;
+  request.set_command("touch " + marker.string());
+  request.set_timeout_seconds(30);
+
+  SECTION("plaintext") {
+    AgentClient client(io.get_executor(), log, jarvis::tls::TransportSecurity::plaintext());
+    request.set_execution_id("plaintext");
+    const auto started = run_call(io, client.start(agent.address, request, 5s));
+    REQUIRE_FALSE(started.ok());
+    CHECK(started.error().code == static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+  }
+  SECTION("the agents' own certificate (a node's key) used as a client") {
+    AgentClient client(io.get_executor(), log,
+                       jarvis::tls::TransportSecurity::mutual_tls(agent.pki.node_key_dir.string()));
+    request.set_execution_id("node-key");
+    const auto started = run_call(io, client.start(agent.address, request, 5s));
+    REQUIRE_FALSE(started.ok());
+    CHECK(started.error().code == static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+  }
+  SECTION("a controller of another CA, which also refuses the agent") {
+    TestPki other;
+    AgentClient client(io.get_executor(), log, other.controller());
+    request.set_execution_id("other-ca");
+    const auto started = run_call(io, client.start(agent.address, request, 5s));
+    REQUIRE_FALSE(started.ok());
+    CHECK(started.error().code == static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+  }
+
+  // The right controller gets through, so the refusals above were about identity, and the agent is up.
+  AgentClient controller(io.get_executor(), log, agent.pki.controller());
+  jarvis::v1::StartRequest check;
+  check.set_execution_id("controller");
+  check.set_command("true");
+  REQUIRE(run_call(io, controller.start(agent.address, check, 10s)).ok());
+  CHECK(wait_until_finished(io, controller, agent.address, "controller").state() == jarvis::v1::STATE_SUCCEEDED);
+  CHECK_FALSE(std::filesystem::exists(marker));
+  const auto refused = run_call(io, controller.wait(agent.address, request.execution_id(), 0ms, 10s));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == static_cast<int>(grpc::StatusCode::NOT_FOUND));
 }

@@ -172,7 +172,7 @@ TEST_CASE("start, wait and cancel round trips", "[agent_client]") {
   StandInServer agent;
   asio::io_context io;
   jarvis::Logger log(jarvis::LogLevel::warn, stderr);
-  AgentClient client(io.get_executor(), log);
+  AgentClient client(io.get_executor(), log, jarvis::tls::TransportSecurity::plaintext());
 
   jarvis::v1::StartRequest request;
   request.set_execution_id("uid-1.1.n1");
@@ -212,7 +212,7 @@ TEST_CASE("unknown executions give NOT_FOUND naming the agent", "[agent_client]"
   StandInServer agent;
   asio::io_context io;
   jarvis::Logger log(jarvis::LogLevel::warn, stderr);
-  AgentClient client(io.get_executor(), log);
+  AgentClient client(io.get_executor(), log, jarvis::tls::TransportSecurity::plaintext());
 
   const auto waited = run_call(io, client.wait(agent.address, "nope", 0ms, 5s));
   REQUIRE_FALSE(waited.ok());
@@ -228,7 +228,7 @@ TEST_CASE("an unreachable agent gives UNAVAILABLE within the deadline", "[agent_
   const std::string address = closed_port_address();
   asio::io_context io;
   jarvis::Logger log(jarvis::LogLevel::warn, stderr);
-  AgentClient client(io.get_executor(), log);
+  AgentClient client(io.get_executor(), log, jarvis::tls::TransportSecurity::plaintext());
   jarvis::v1::StartRequest request;
   request.set_execution_id("x");
   request.set_command("true");
@@ -249,7 +249,7 @@ TEST_CASE("a call past its deadline gives DEADLINE_EXCEEDED", "[agent_client]") 
   StandInServer agent;
   asio::io_context io;
   jarvis::Logger log(jarvis::LogLevel::warn, stderr);
-  AgentClient client(io.get_executor(), log);
+  AgentClient client(io.get_executor(), log, jarvis::tls::TransportSecurity::plaintext());
   const auto begin = Clock::now();
   const auto waited = run_call(io, client.wait(agent.address, "slow", 60s, 300ms));
   const auto elapsed = Clock::now() - begin;
@@ -263,7 +263,7 @@ TEST_CASE("cancelling the awaiting coroutine cancels the RPC", "[agent_client]")
   StandInServer agent;
   asio::io_context io;
   jarvis::Logger log(jarvis::LogLevel::warn, stderr);
-  AgentClient client(io.get_executor(), log);
+  AgentClient client(io.get_executor(), log, jarvis::tls::TransportSecurity::plaintext());
   asio::cancellation_signal cancel;
   const auto pending = spawn(io, client.wait(agent.address, "slow", 60s, 30s), cancel.slot());
   run_until(io, [&] { return agent.agent.slow_calls_waiting_ > 0; });
@@ -288,7 +288,7 @@ TEST_CASE("many concurrent calls on one thread", "[agent_client]") {
   StandInServer agent;
   asio::io_context io;
   jarvis::Logger log(jarvis::LogLevel::warn, stderr);
-  AgentClient client(io.get_executor(), log);
+  AgentClient client(io.get_executor(), log, jarvis::tls::TransportSecurity::plaintext());
   std::vector<std::shared_ptr<CallResult>> calls;
   for (int i = 0; i < 50; ++i) {
     calls.push_back(spawn(io, client.wait(agent.address, i % 2 == 0 ? "known" : "missing", 0ms, 5s)));
@@ -307,7 +307,7 @@ TEST_CASE("a coroutine already cancelled gets CANCELLED without a call", "[agent
   StandInServer agent;
   asio::io_context io;
   jarvis::Logger log(jarvis::LogLevel::warn, stderr);
-  AgentClient client(io.get_executor(), log);
+  AgentClient client(io.get_executor(), log, jarvis::tls::TransportSecurity::plaintext());
   asio::steady_timer never(io, std::chrono::hours(1));
   std::optional<jarvis::Result<Execution>> result;
   asio::cancellation_signal cancel;

@@ -69,11 +69,9 @@ def tear_down(request, tmp_path_factory, clusters, keep_logs):
         raise errors[0]
 
 
-@pytest.fixture(scope="module")
-def cluster(request, jarvis_binary, tmp_path_factory):
-    """A 3-node cluster shared by the tests of one module; torn down after them, also when they fail.
-    Tests that stop agents or mark endpoints not ready put them back before they finish."""
-    shared = Cluster(tmp_path_factory.mktemp("cluster"), nodes=3, jarvis=jarvis_binary)
+def shared_cluster(request, jarvis_binary, tmp_path_factory, **kwargs):
+    """The body of a module-scoped cluster fixture; kwargs go to Cluster (transport=...)."""
+    shared = Cluster(tmp_path_factory.mktemp("cluster"), nodes=3, jarvis=jarvis_binary, **kwargs)
     failures_before = request.session.testsfailed
     up_failed = True
     try:
@@ -82,6 +80,14 @@ def cluster(request, jarvis_binary, tmp_path_factory):
         yield shared
     finally:
         tear_down(request, tmp_path_factory, [shared], up_failed or request.session.testsfailed > failures_before)
+
+
+@pytest.fixture(scope="module")
+def cluster(request, jarvis_binary, tmp_path_factory):
+    """A 3-node cluster shared by the tests of one module; torn down after them, also when they fail.
+    Tests that stop agents or mark endpoints not ready put them back before they finish. Agents serve mutual
+    TLS: they refuse every connection until a controller has made the certificates."""
+    yield from shared_cluster(request, jarvis_binary, tmp_path_factory)
 
 
 @pytest.fixture

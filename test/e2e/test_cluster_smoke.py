@@ -16,8 +16,17 @@ from deadline import wait_until
 from jarvis_cluster import CONTROLLER_USER, MARKER_FILE, REPO_ROOT, Cluster, ClusterError
 from upstream_binaries import upstream_binaries
 
+from conftest import shared_cluster
+
 NODE_NAMES = ["kind-control-plane", "kind-worker", "kind-worker2"]
 CLUSTER_CLI = REPO_ROOT / "test" / "cluster" / "cluster.py"
+
+
+@pytest.fixture(scope="module")
+def cluster(request, jarvis_binary, tmp_path_factory):
+    """This module talks to the agents directly, without a controller to make certificates: its shared cluster
+    runs them with --insecure (asked for explicitly, as the product requires)."""
+    yield from shared_cluster(request, jarvis_binary, tmp_path_factory, transport="insecure")
 
 
 def node_labels(cluster):
@@ -45,7 +54,8 @@ def whoami(cluster, kubeconfig):
 
 def run_on_agent(agentctl, cluster, node_name, command, execution_id):
     """Runs command on the node's agent over gRPC and returns the finished Execution (decoded JSON)."""
-    result = agentctl(cluster.agent_target(node_name), "start", "--id", execution_id, "--command", command, "--wait")
+    result = agentctl(cluster.agent_target(node_name), "--insecure", "start", "--id", execution_id,
+                      "--command", command, "--wait")
     assert result.returncode == 0, f"jarvis-agentctl failed: {result.stderr}"
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -116,7 +126,7 @@ def test_a_stopped_agent_refuses_connections_until_started_again(cluster, agentc
     try:
         assert gone(pid, started)
         assert not accepts_connections(node.address, cluster.agent_port)
-        assert agentctl(cluster.agent_target(node.name), "start", "--id", "while-stopped", "--command", "true",
+        assert agentctl(cluster.agent_target(node.name), "--insecure", "start", "--id", "while-stopped", "--command", "true",
                         "--wait", timeout=60).returncode != 0
     finally:
         cluster.start_agent(node.name)
@@ -192,7 +202,8 @@ def test_apply_manifests_installs_jarvis_but_nothing_schedules_its_workloads(mak
 def test_down_stops_every_process_and_removes_the_directory(make_cluster):
     cluster = make_cluster(nodes=2)
     processes = cluster.processes()
-    assert set(processes) == {"etcd", "kube-apiserver", "agent-kind-control-plane", "agent-kind-worker"}
+    assert set(processes) == {"etcd", "kube-apiserver", "agent-kind-control-plane", "agent-kind-worker",
+                              "secret-volume"}
     start_times = {pid: process_start_time(pid) for pid in processes.values()}
     cluster.down()
     assert not cluster.dir.exists()

@@ -16,8 +16,10 @@ mount --rbind /dev "$root/dev"
 
 chroot=$(command -v chroot)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# Plaintext on purpose (--insecure on both sides): this checks that the image's binary runs and reaches the
+# host root; mutual TLS between real processes is covered by test/e2e/test_security.py.
 env -i PATH=/usr/local/bin "$chroot" "$root" jarvis --role=agent --listen="127.0.0.1:$port" --host-root=/host \
-  --node-name=image-test >"$work/agent.log" 2>&1 &
+  --node-name=image-test --insecure >"$work/agent.log" 2>&1 &
 agent=$!
 # Runs under errexit as the EXIT trap: every step tolerates an agent that is already gone.
 stop_agent() {
@@ -38,7 +40,7 @@ until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
   sleep 0.1
 done
 
-reply=$("$agentctl" --target "127.0.0.1:$port" start --id image-round-trip --timeout 30 --wait \
+reply=$("$agentctl" --target "127.0.0.1:$port" --insecure start --id image-round-trip --timeout 30 --wait \
   --command "echo ran-in-host-root > '$marker' && cat '$marker'")
 echo "reply: $reply"
 python3 - "$reply" <<'PY'

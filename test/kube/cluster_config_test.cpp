@@ -163,7 +163,7 @@ TEST_CASE("kubeconfig errors name the file, the field and the fix") {
           "kubeconfig " + path + ": user \"admin\".client-certificate-data is not valid base64");
   }
   SECTION("certificate that is not PEM") {
-    auto path = dir.write("config", kubeconfig("    client-certificate-data: " + base64_encode("hello") +
+    auto path = dir.write("config", kubeconfig("    client-certificate-data: " + base64_encode(std::string("hello")) +
                                                "\n    client-key-data: " + base64_encode(client().key_pem) + "\n"));
     auto config = load_kubeconfig(path);
     REQUIRE_FALSE(config);
