@@ -100,7 +100,8 @@ std::string field(const StoredSecret& s, std::string_view key) {
 }
 
 // Why the agents' Secret must be (re)written, or "" when it is fine.
-std::string agent_secret_problem(const StoredSecret& s, const tls::KeyPair& ca, Clock::time_point now) {
+std::string agent_secret_problem(const StoredSecret& s, const tls::KeyPair& ca, std::chrono::seconds lifetime,
+                                 Clock::time_point now) {
   const tls::KeyPair identity{field(s, tls::certificate_file), field(s, tls::private_key_file)};
   if (identity.certificate_pem.empty() || identity.private_key_pem.empty()) return "certificate or key missing";
   if (field(s, tls::ca_file) != ca.certificate_pem) return "it carries another CA";
@@ -110,6 +111,8 @@ std::string agent_secret_problem(const StoredSecret& s, const tls::KeyPair& ca, 
   if (std::find(info->dns_names.begin(), info->dns_names.end(), tls::agent_identity) == info->dns_names.end())
     return "the certificate does not name " + std::string(tls::agent_identity);
   if (tls::needs_renewal(*info, now)) return "renewal due (less than a third of its lifetime left)";
+  // --cert-lifetime was shortened since it was issued: the new limit applies now, not in months.
+  if (info->not_after > now + lifetime + std::chrono::minutes(1)) return "it outlives --cert-lifetime";
   return {};
 }
 
@@ -202,7 +205,7 @@ asio::awaitable<Result<tls::CertificateInfo>> CertificateKeeper::ensure_agent_se
       auto stored = parse_secret(got->body, "Secret " + where);
       if (!stored) co_return stored.error();
       resource_version = stored->resource_version;
-      problem = agent_secret_problem(*stored, ca, Clock::now());
+      problem = agent_secret_problem(*stored, ca, settings_.certificate_lifetime, Clock::now());
       if (problem.empty()) co_return tls::inspect_certificate(field(*stored, tls::certificate_file));
     } else if (got->status != 404) {
       co_return Error{"reading Secret " + where + ": " + kube::describe_response(*got)};

@@ -250,11 +250,18 @@ def test_agent_daemonset_runs_on_every_node_with_the_host_root(installed):
     assert pod["tolerations"] == [{"operator": "Exists"}]
     assert (pod["hostNetwork"], pod["hostPID"], pod["dnsPolicy"]) == (True, True, "ClusterFirstWithHostNet")
     assert pod["automountServiceAccountToken"] is False and pod["serviceAccountName"] == "jarvis-agent"
-    assert container["args"] == ["--role=agent", "--listen=0.0.0.0:50051", "--host-root=/host"]
+    assert container["args"] == ["--role=agent", "--listen=0.0.0.0:50051", "--host-root=/host",
+                                 "--tls-dir=/var/run/jarvis/tls"]
     assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}} \
         in container["env"]
-    host_volumes = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}
-    assert {m["mountPath"]: host_volumes[m["name"]] for m in container["volumeMounts"]} == {"/host": "/"}
+    volumes = {v["name"]: v["hostPath"]["path"] if "hostPath" in v else f"secret {v['secret']['secretName']}"
+               for v in pod["volumes"]}
+    assert {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]} == \
+        {"/host": "/", "/var/run/jarvis/tls": "secret jarvis-agent-tls"}
+    # The agents get their own certificate only: never the CA key, which stays in Secret jarvis-ca.
+    tls_mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/var/run/jarvis/tls")
+    assert tls_mount["readOnly"] is True
+    assert not any(v.get("secret", {}).get("secretName") == "jarvis-ca" for v in pod["volumes"])
     assert container["ports"] == [{"name": "grpc", "containerPort": 50051, "protocol": "TCP"}]
     assert container["resources"]["limits"] and container["resources"]["requests"]
     account = get_json(installed, "serviceaccount", "jarvis-agent", "-n", "jarvis")
@@ -271,7 +278,10 @@ def test_controller_deployment_is_locked_down(installed):
     assert pod["serviceAccountName"] == "jarvis-controller"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert container["args"] == ["--role=controller"]
+    assert container["args"] == ["--role=controller", "--tls-dir=/var/run/jarvis/tls"]
+    tls_volume = next(v for v in pod["volumes"] if v["name"] == "tls")
+    assert tls_volume["emptyDir"]["medium"] == "Memory"
+    assert container["volumeMounts"] == [{"name": "tls", "mountPath": "/var/run/jarvis/tls"}]
     assert (container["image"], container["imagePullPolicy"]) == ("jarvis:dev", "IfNotPresent")
     security = container["securityContext"]
     assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False
@@ -313,7 +323,9 @@ CONTROLLER_MAY = [
     ("create", "events", "-n", "team-a"), ("patch", "events", "-n", "team-a"),
     ("list", "endpointslices.discovery.k8s.io", "-n", "jarvis"),
     ("watch", "endpointslices.discovery.k8s.io", "-n", "jarvis"),
-    ("get", "secrets", "-n", "jarvis"), ("create", "secrets", "-n", "jarvis"), ("update", "secrets", "-n", "jarvis"),
+    ("get", "secrets/jarvis-ca", "-n", "jarvis"), ("update", "secrets/jarvis-ca", "-n", "jarvis"),
+    ("get", "secrets/jarvis-agent-tls", "-n", "jarvis"), ("update", "secrets/jarvis-agent-tls", "-n", "jarvis"),
+    ("create", "secrets", "-n", "jarvis"),
 ]
 CONTROLLER_MAY_NOT = [
     ("create", "commands.jarvis.io", "-n", "team-a"), ("delete", "commands.jarvis.io", "-n", "team-a"),
@@ -321,6 +333,8 @@ CONTROLLER_MAY_NOT = [
     ("patch", "commands.jarvis.io", "--subresource=finalizers", "-n", "team-a"),
     ("delete", "nodes"), ("update", "nodes"), ("patch", "nodes"),
     ("list", "secrets", "-n", "jarvis"), ("watch", "secrets", "-n", "jarvis"),
+    ("get", "secrets", "-n", "jarvis"), ("get", "secrets/someone-elses", "-n", "jarvis"),
+    ("update", "secrets/someone-elses", "-n", "jarvis"), ("create", "secrets", "-n", "default"),
     ("delete", "secrets", "-n", "jarvis"), ("get", "secrets", "-n", "default"),
     ("list", "secrets", "--all-namespaces"),
     ("list", "endpointslices.discovery.k8s.io", "-n", "default"),
