@@ -36,6 +36,9 @@ kubectl="$k8s_bin/kubectl"
 step "kubectl get nodes"
 "$kubectl" get nodes
 
+step "kubectl get secrets -n jarvis (mutual TLS: the controller made the Jarvis CA and the agents' certificate)"
+"$kubectl" get secrets -n jarvis
+
 step "kubectl apply -f manifests/samples/v1_command.yaml"
 "$kubectl" apply -f manifests/samples/v1_command.yaml
 "$kubectl" wait -n jarvis command/command-sample --for=jsonpath='{.status.phase}'=Succeeded --timeout=120s >/dev/null \

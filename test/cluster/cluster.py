@@ -65,6 +65,7 @@ def up(args):
                        "the controller to sync its caches")
             if not controller.alive():
                 raise ClusterError(f"the controller exited: {controller.log_text()[-2000:]}")
+            cluster.wait_agents_trust_controller()
     except (ClusterError, DeadlineExceeded) as error:
         print(f"cluster.py: {error}", file=sys.stderr)
         if (cluster.dir / MARKER_FILE).exists():

@@ -8,6 +8,7 @@ the Node objects and the agent Service's EndpointSlices that they would have pro
     with Cluster("/tmp/c", nodes=3, jarvis="build/src/jarvis") as cluster:
         cluster.kubectl("get", "nodes")
 """
+import base64
 import http.client
 import json
 import os
@@ -15,6 +16,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import sys
 import ssl
 import subprocess
@@ -432,6 +434,36 @@ class Cluster:
             "--kubeconfig", self.admin_kubeconfig, "--namespace", "jarvis", "--secret", "jarvis-agent-tls",
             "--dir", self.agent_tls_dir,
         ], self.dir / "secret-volume.log").start()
+
+    def agent_served_certificate(self, name):
+        """The DER certificate the node's agent presents in a TLS handshake (TLS 1.3 sends it before the agent
+        checks the client's), or None when no handshake got that far."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        context.set_alpn_protocols(["h2"])
+        try:
+            with socket.create_connection((self.node(name).address, self.agent_port), timeout=5) as raw, \
+                    context.wrap_socket(raw, server_hostname="jarvis-agent") as tls:
+                return tls.getpeercert(binary_form=True)
+        except (OSError, ssl.SSLError):
+            return None
+
+    def wait_agents_trust_controller(self, timeout=60.0):
+        """Waits until every agent presents the certificate in Secret jarvis/jarvis-agent-tls (the Secret
+        exists, reached the agents' files and they re-read them): from then on the controller's calls succeed."""
+        def secret_certificate():
+            result = self.kubectl("get", "secret", "jarvis-agent-tls", "-n", "jarvis",
+                                  "-o", "jsonpath={.data.tls\\.crt}", check=False)
+            if result.returncode != 0 or not result.stdout:
+                return None
+            return ssl.PEM_cert_to_DER_cert(base64.b64decode(result.stdout).decode())
+        wanted = wait_until(secret_certificate, timeout, "the controller to create Secret jarvis/jarvis-agent-tls",
+                            interval=0.2)
+        for node in self.nodes:
+            wait_until(lambda: self.agent_served_certificate(node.name) == wanted, timeout,
+                       f"the agent of {node.name} to serve the certificate of Secret jarvis/jarvis-agent-tls",
+                       interval=0.2)
 
     def stop_secret_volume(self):
         """Stops updating DIR/agent-tls: the agents keep the files they have, like a node whose kubelet has

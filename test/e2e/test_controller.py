@@ -32,6 +32,7 @@ def jarvis(cluster):
     cluster.apply_manifests(MANIFESTS)
     cluster.kubectl("wait", "--for=condition=Established", "crd/commands.jarvis.io", "--timeout=30s")
     cluster.controller = start_synced_controller(cluster)
+    cluster.wait_agents_trust_controller()
     yield cluster
     if cluster.controller.alive():
         assert cluster.controller.stop(signal.SIGTERM) == 0, cluster.controller.log_text()[-3000:]

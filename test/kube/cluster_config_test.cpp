@@ -276,3 +276,18 @@ TEST_CASE("base64 decoding accepts padding, no padding and line breaks") {
   CHECK_FALSE(base64_decode("aGV*"));
   CHECK_FALSE(base64_decode("aG=Vs"));
 }
+
+TEST_CASE("base64 encoding matches OpenSSL's and round-trips every length and byte") {
+  CHECK(jarvis::kube::base64_encode("") == "");
+  CHECK(jarvis::kube::base64_encode("h") == "aA==");
+  CHECK(jarvis::kube::base64_encode("he") == "aGU=");
+  CHECK(jarvis::kube::base64_encode("hello") == "aGVsbG8=");
+  std::string bytes;
+  for (int i = 0; i < 256; ++i) bytes += static_cast<char>(i);
+  for (std::size_t n = 0; n <= bytes.size(); n += 37) {
+    const std::string prefix = bytes.substr(0, n);
+    const std::string encoded = jarvis::kube::base64_encode(std::string_view(prefix));
+    CHECK(encoded == jarvis::kube::testing::base64_encode(prefix));
+    CHECK(base64_decode(encoded) == prefix);
+  }
+}

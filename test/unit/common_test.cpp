@@ -5,6 +5,7 @@
 
 #include <rapidjson/document.h>
 
+#include "common/duration.hpp"
 #include "common/log.hpp"
 #include "common/time_format.hpp"
 #include "common/utf8.hpp"
@@ -64,4 +65,20 @@ TEST_CASE("Logger writes one JSON object per line and honours the level", "[log]
   CHECK(std::string(d["time"].GetString()).size() == std::string("2026-11-26T12:00:00.000000Z").size());
   CHECK(parse_log_level("warn") == LogLevel::warn);
   CHECK_FALSE(parse_log_level("loud").has_value());
+}
+
+TEST_CASE("durations are read like Go's: units d, h, m, s, combined", "[duration]") {
+  using std::chrono::seconds;
+  CHECK(parse_duration("45s") == seconds(45));
+  CHECK(parse_duration("30m") == seconds(1800));
+  CHECK(parse_duration("2160h") == seconds(2160 * 3600));
+  CHECK(parse_duration("90d") == seconds(90 * 86400));
+  CHECK(parse_duration("1h30m") == seconds(5400));
+  CHECK(parse_duration("1d2h3m4s") == seconds(86400 + 7200 + 180 + 4));
+  for (const char* bad : {"", "10", "h", "-5s", "5x", "1.5h", "5s ", " 5s", "99999999999999999999s", "1h30"})
+    CHECK_FALSE(parse_duration(bad).has_value());
+  CHECK(format_duration(seconds(90 * 86400)) == "90d");
+  CHECK(format_duration(seconds(3600)) == "1h");
+  CHECK(format_duration(seconds(90)) == "1m30s");
+  CHECK(format_duration(seconds(0)) == "0s");
 }
