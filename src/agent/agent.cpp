@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <climits>
+#include <functional>
 #include <thread>
 
 #include <boost/asio/as_tuple.hpp>
@@ -58,6 +59,47 @@ asio::awaitable<void> serve_until_stopped(grpc::Server& server, ExecutionRegistr
   co_await registry.wait_until_idle();
   orphan_reaper.sweep();
   orphan_reaper.stop();
+}
+
+// Blocks until --tls-dir holds all three files (the kubelet has mounted Secret jarvis-agent-tls) or a stop
+// signal arrives; false for the signal. Without the files every handshake would fail, and gRPC would log
+// errors every second, so the agent does not listen before.
+bool wait_for_tls_files(const std::string& directory, Logger& log) {
+  if (tls::tls_directory_complete(directory)) return true;
+  log.warn("waiting for TLS files; no connection is served before (the controller creates Secret "
+           "jarvis-agent-tls; is it running, and is the Secret mounted here?)",
+           {{"tls_dir", directory},
+            {"files", std::string(tls::ca_file) + ", " + std::string(tls::certificate_file) + ", " +
+                          std::string(tls::private_key_file)}});
+  asio::io_context io(1);
+  asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+  asio::steady_timer poll(io);
+  bool ready = false;
+  const auto since = std::chrono::steady_clock::now();
+  auto reported = since;
+  stop_signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (!ec) poll.cancel();
+  });
+  std::function<void(const boost::system::error_code&)> check = [&](const boost::system::error_code& ec) {
+    if (ec) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (tls::tls_directory_complete(directory)) {
+      ready = true;
+      log.info("TLS files found", {{"tls_dir", directory},
+                                   {"waited_s", std::chrono::duration_cast<std::chrono::seconds>(now - since).count()}});
+      stop_signals.cancel();
+      return;
+    }
+    if (now - reported >= std::chrono::minutes(1)) {
+      reported = now;
+      log.warn("still waiting for TLS files", {{"tls_dir", directory}});
+    }
+    poll.expires_after(std::chrono::milliseconds(500));
+    poll.async_wait(check);
+  };
+  check({});
+  io.run();
+  return ready;
 }
 
 std::string hostname() {
@@ -149,12 +191,9 @@ int run(const AgentOptions& options, Logger& log) {
     log.warn("--insecure: serving plaintext gRPC; anyone who can reach the port can run commands as root on "
              "this node. Development only.",
              {{"listen", options.listen}});
-  } else if (!tls::tls_directory_complete(options.tls_dir)) {
-    log.warn("TLS files missing: every connection is refused until they appear (the controller creates Secret "
-             "jarvis-agent-tls; is it running, and is the Secret mounted here?)",
-             {{"tls_dir", options.tls_dir},
-              {"files", std::string(tls::ca_file) + ", " + std::string(tls::certificate_file) + ", " +
-                            std::string(tls::private_key_file)}});
+  } else if (!wait_for_tls_files(options.tls_dir, log)) {
+    log.info("agent stopped before its TLS files appeared");
+    return 0;
   }
 
   int port = 0;

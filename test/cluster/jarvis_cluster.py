@@ -479,6 +479,8 @@ class Cluster:
         def ready():
             if not process.alive():
                 raise ClusterError(f"agent for {node.name} exited: {process.last_log_line()}")
+            if self.transport == "mtls" and '"msg":"waiting for TLS files' in process.log_path.read_text(errors="replace"):
+                return True  # it listens once a controller has made Secret jarvis-agent-tls
             return accepts_connections(node.address, self.agent_port, timeout=0.5)
         wait_until(ready, self.timeout, f"the agent for {node.name} to listen on {self.agent_target(node.name)}")
 

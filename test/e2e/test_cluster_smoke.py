@@ -293,7 +293,7 @@ def test_cli_up_leaves_a_running_cluster_that_up_again_replaces_and_down_removes
         assert again.returncode == 0, again.stderr
         assert all(gone(pid, started) for pid, started in first_run.values())
         second_run = recorded_processes(directory)
-        assert set(second_run) == {"etcd", "kube-apiserver", "agent-kind-control-plane"}
+        assert set(second_run) == {"etcd", "kube-apiserver", "agent-kind-control-plane", "secret-volume"}
     finally:
         down = cluster_cli("down", "--dir", directory)
     assert down.returncode == 0, down.stderr
