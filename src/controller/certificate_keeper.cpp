@@ -275,12 +275,13 @@ asio::awaitable<void> CertificateKeeper::run() {
     auto next = co_await ensure();
     std::chrono::milliseconds delay;
     if (next) {
+      ready_ = true;
       backoff = std::chrono::seconds(1);
       delay = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(*next - Clock::now()),
                        std::chrono::milliseconds(1000));
     } else {
-      log_.error("certificates not ready; agents refuse a controller without them", {{"error", next.error().message},
-                                                                                   {"retry_in_s", backoff.count()}});
+      log_.error("certificates not ready: agents refuse this controller, no Command runs until they are",
+                 {{"error", next.error().message}, {"retry_in_s", backoff.count()}});
       delay = backoff;
       backoff = std::min(backoff * 2, std::chrono::seconds(60));
     }

@@ -44,6 +44,9 @@ class CertificateKeeper {
   // ensure() now and whenever it is due, until cancelled; failures are logged and retried with backoff.
   boost::asio::awaitable<void> run();
 
+  // Whether a pass of run() has succeeded: the controller's certificate files exist and agents can trust it.
+  bool ready() const { return ready_; }
+
  private:
   boost::asio::awaitable<Result<tls::KeyPair>> ensure_ca();
   boost::asio::awaitable<Result<tls::CertificateInfo>> ensure_agent_secret(const tls::KeyPair& ca);
@@ -57,6 +60,7 @@ class CertificateKeeper {
   std::optional<tls::CertificateInfo> own_info_;
   std::string own_ca_pem_;
   std::string ca_fingerprint_;
+  bool ready_ = false;
 };
 
 }  // namespace jarvis::controller

@@ -205,26 +205,14 @@ struct Controller {
 };
 
 // Waits until the certificates are in place (unless --insecure) and every cache holds its first list, then
-// starts the reconcile workers and keeps the certificates renewed. Polls has_synced():
+// starts the reconcile workers. Polls has_synced():
 // Informer::wait_synced()'s frame was seen corrupted under GCC 12.
 asio::awaitable<void> start_workers(asio::io_context& io, Controller& c, unsigned workers, bool insecure) {
   asio::steady_timer poll(io);
-  if (!insecure) {
-    std::chrono::seconds backoff{1};
-    for (;;) {
-      auto ready = co_await c.certificates.ensure();
-      if (ready) break;
-      c.log.error("certificates not ready; no Command is run until they are",
-                  {{"error", ready.error().message}, {"retry_in_s", backoff.count()}});
-      poll.expires_after(backoff);
-      auto [ec] = co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return;
-      backoff = std::min(backoff * 2, std::chrono::seconds(60));
-    }
-  }
   const std::vector<kube::Informer*> informers = c.informers();
   for (;;) {
-    bool synced = true;
+    // The certificate keeper (spawned next to this) logs why it is not ready and retries.
+    bool synced = insecure || c.certificates.ready();
     for (const kube::Informer* informer : informers) synced = synced && informer->has_synced();
     if (synced) break;
     poll.expires_after(std::chrono::milliseconds(20));
