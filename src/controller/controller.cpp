@@ -43,7 +43,8 @@ void add_flags(CLI::App& app, ControllerOptions& o) {
       ->group(g)
       ->delimiter(',')
       ->envname("JARVIS_NAMESPACES");
-  app.add_option("--agent-namespace", o.agent_namespace, "controller: namespace of the agent Service")
+  app.add_option("--agent-namespace", o.agent_namespace,
+                 "controller: namespace of the agent Service and of the TLS Secrets jarvis-ca and jarvis-agent-tls")
       ->group(g)
       ->capture_default_str()
       ->envname("POD_NAMESPACE");

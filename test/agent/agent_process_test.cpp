@@ -400,6 +400,9 @@ TEST_CASE("an unknown role or a bad agent flag exits 2 with one line naming the 
       {{"--role=agent", "--default-timeout=86401"}, "--default-timeout"},
       {{"--role=agent", "--kill-grace-period=abc"}, "--kill-grace-period"},
       {{"--role=agent", "--host-root=/does/not/exist"}, "--host-root"},
+      {{"--role=agent", "--tls-refresh-interval=0"}, "--tls-refresh-interval"},
+      {{"--role=controller", "--cert-lifetime=5s"}, "--cert-lifetime"},
+      {{"--role=controller", "--cert-lifetime=ninety days"}, "--cert-lifetime"},
   };
   for (const auto& c : cases) {
     std::vector<std::string> argv = {program_path("JARVIS_BIN")};
