@@ -128,7 +128,7 @@ def test_every_schema_field_has_a_description(installed):
     ("command.spec.selector.nodeSelectorTerms.matchExpressions.operator",
      ["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]),
     ("command.status", ["phase", "observedGeneration", "outputBytesPerNode", "nodes\t<[]Object>"]),
-    ("command.status.nodes.reason", ["AgentNotFound", "TimedOut"]),
+    ("command.status.nodes.reason", ["AgentNotFound", "TimedOut", "AgentTLSFailed"]),
 ])
 def test_kubectl_explain_describes_the_fields(installed, field, phrases):
     def explained():
