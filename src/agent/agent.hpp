@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/limits.hpp"
 #include "common/log.hpp"
 
 namespace jarvis::agent {
@@ -19,7 +20,7 @@ struct AgentOptions {
   unsigned retain_finished = 1000;
   unsigned retain_finished_for_seconds = 3600;
   unsigned kill_grace_period_seconds = 5;
-  unsigned default_timeout_seconds = 300;
+  unsigned default_timeout_seconds = limits::default_timeout_seconds;
   bool insecure = false;                          // plaintext gRPC, development only
   std::string tls_dir = "/var/run/jarvis/tls";    // the mounted Secret jarvis-agent-tls
   unsigned tls_refresh_interval_seconds = 60;

@@ -5,13 +5,14 @@
 #include <cstddef>
 
 #include "agent/execution_status.hpp"
+#include "common/limits.hpp"
 #include "jarvis.pb.h"
 
 namespace jarvis::agent {
 
 // What the agent uses where a request leaves a field at 0.
 struct RequestDefaults {
-  std::chrono::seconds timeout{300};
+  std::chrono::seconds timeout{limits::default_timeout_seconds};
   std::size_t max_output_bytes = 1 << 20;  // also the most a request may ask for
 };
 

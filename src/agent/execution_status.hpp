@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/limits.hpp"
+
 namespace jarvis::agent {
 
 // Who asked for an execution: logged for the audit trail, never interpreted.
@@ -20,7 +22,7 @@ struct ExecutionOrigin {
 struct ExecutionSpec {
   std::string id;
   std::string command;
-  std::chrono::seconds timeout{300};
+  std::chrono::seconds timeout{limits::default_timeout_seconds};
   std::size_t max_output_bytes = 1 << 20;
   ExecutionOrigin origin;
   std::string requested_by;  // audit: the caller's certificate name and address, as the agent saw them
@@ -54,3 +56,4 @@ struct ExecutionStatus {
 };
 
 }  // namespace jarvis::agent
+

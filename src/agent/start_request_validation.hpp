@@ -8,13 +8,14 @@
 #include <string>
 #include <string_view>
 
+#include "common/limits.hpp"
 #include "jarvis.pb.h"
 
 namespace jarvis::agent {
 
-inline constexpr std::size_t max_command_bytes = 64 * 1024;
-inline constexpr std::size_t max_execution_id_length = 253;
-inline constexpr std::uint32_t max_timeout_seconds = 86400;
+using limits::max_command_bytes;
+using limits::max_execution_id_length;
+using limits::max_timeout_seconds;
 
 std::optional<std::string> execution_id_problem(std::string_view execution_id);
 std::optional<std::string> start_request_problem(const v1::StartRequest& request);

@@ -1,12 +1,9 @@
 #include "common/log.hpp"
 
-#include "common/time_format.hpp"
-#include "common/utf8.hpp"
-
 #include <chrono>
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include "common/json.hpp"
+#include "common/time_format.hpp"
 
 namespace jarvis {
 
@@ -31,11 +28,8 @@ std::string_view to_string(LogLevel level) {
 void Logger::log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields) {
   if (!enabled(level)) return;
   rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  auto str = [&w](std::string_view s) {
-    const std::string v = valid_utf8(s);
-    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-  };
+  JsonWriter w(buf);
+  auto str = [&w](std::string_view s) { write_string(w, s); };
   w.StartObject();
   w.Key("time");
   str(rfc3339_micros(std::chrono::system_clock::now()));

@@ -32,4 +32,28 @@ std::string rfc3339_from_unix_ms(std::int64_t unix_ms) {
   return format(std::chrono::system_clock::time_point(std::chrono::milliseconds(unix_ms)), false);
 }
 
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text) {
+  int year, month, day, hour, minute, second, consumed = 0;
+  const std::string s(text);
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute, &second,
+                  &consumed) != 6 || consumed != 19) {
+    return std::nullopt;
+  }
+  std::size_t i = 19;
+  std::int64_t millis = 0;
+  if (i < s.size() && s[i] == '.') {
+    int digits = 0;
+    for (++i; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i, ++digits)
+      if (digits < 3) millis = millis * 10 + (s[i] - '0');
+    if (digits == 0) return std::nullopt;
+    for (; digits < 3; ++digits) millis *= 10;
+  }
+  if (i + 1 != s.size() || s[i] != 'Z') return std::nullopt;
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+  const std::chrono::year_month_day date{std::chrono::year(year), std::chrono::month(month), std::chrono::day(day)};
+  if (!date.ok()) return std::nullopt;
+  return std::chrono::sys_days(date) + std::chrono::hours(hour) + std::chrono::minutes(minute) +
+         std::chrono::seconds(second) + std::chrono::milliseconds(millis);
+}
+
 }  // namespace jarvis

@@ -17,6 +17,9 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include "common/coro.hpp"
+#include "tls/tls_directory.hpp"
+
 namespace jarvis::controller {
 
 namespace asio = boost::asio;
@@ -111,11 +114,16 @@ asio::awaitable<Result<Execution>> unary(std::shared_ptr<jarvis::v1::Agent::Stub
                                          std::string_view rpc, std::string address, Request request,
                                          std::chrono::milliseconds deadline, Invoke invoke) {
   const auto cancellation = co_await asio::this_coro::cancellation_state;
-  if (cancellation.cancelled() != asio::cancellation_type::none) {
+  if (is_cancelled(cancellation)) {
     // Awaiting an operation now would throw; a cancelled caller gets what a cancelled RPC gives.
     co_return Error{"agent " + address + ": " + std::string(rpc) + " " + request.execution_id() +
                         ": CANCELLED: cancelled before it was sent",
                     static_cast<int>(grpc::StatusCode::CANCELLED)};
+  }
+  if (!stub) {
+    co_return Error{"agent " + address + ": " + std::string(rpc) + " " + request.execution_id() +
+                        ": UNAVAILABLE: the controller's TLS credentials are not ready",
+                    static_cast<int>(grpc::StatusCode::UNAVAILABLE)};
   }
   auto call = std::make_shared<UnaryCall<Request>>();
   call->stub = std::move(stub);
@@ -132,17 +140,34 @@ asio::awaitable<Result<Execution>> unary(std::shared_ptr<jarvis::v1::Agent::Stub
 }  // namespace
 
 AgentClient::AgentClient(asio::any_io_executor executor, Logger& log, const tls::TransportSecurity& security)
-    : executor_(std::move(executor)),
-      log_(log),
-      credentials_(tls::controller_channel_credentials(security)),
-      tls_(!security.insecure) {}
+    : executor_(std::move(executor)), log_(log), security_(security) {}
+
+Status AgentClient::prepare() {
+  if (credentials_) return Ok{};
+  if (!security_.insecure) {
+    auto files = tls::read_tls_directory(security_.directory);
+    if (!files) return Error{"the controller's TLS files are not ready: " + files.error().message};
+    if (auto usable = tls::verify_key_pair(files->identity, files->ca_certificate_pem, tls::Clock::now()); !usable)
+      return Error{"the controller's TLS files in " + security_.directory + " are not usable: " +
+                   usable.error().message};
+  }
+  // gRPC's certificate provider reads the files when it is made, so the first handshake already has them.
+  credentials_ = tls::controller_channel_credentials(security_);
+  return Ok{};
+}
 
 std::shared_ptr<jarvis::v1::Agent::Stub> AgentClient::stub_for(const std::string& address) {
   if (const auto it = stubs_.find(address); it != stubs_.end()) return it->second;
+  if (!prepared()) {
+    if (auto ready = prepare(); !ready) {
+      log_.warn("cannot open a channel to the agent yet", {{"agent", address}, {"error", ready.error().message}});
+      return nullptr;
+    }
+  }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxResponseBytes);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
-  if (tls_) tls::add_agent_channel_arguments(args);
+  if (!security_.insecure) tls::add_agent_channel_arguments(args);
   auto stub = std::make_shared<jarvis::v1::Agent::Stub>(grpc::CreateCustomChannel(address, credentials_, args));
   stubs_.emplace(address, stub);
   log_.debug("opened channel to agent", {{"agent", address}});

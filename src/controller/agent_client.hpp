@@ -15,6 +15,7 @@
 #include <grpcpp/security/credentials.h>
 
 #include "common/log.hpp"
+#include "controller/agent_api.hpp"
 #include "common/result.hpp"
 #include "jarvis.grpc.pb.h"
 #include "tls/grpc_credentials.hpp"
@@ -23,7 +24,7 @@ namespace jarvis::controller {
 
 // The executor's io_context must outlive calls in flight: they keep it from running out of work, so let
 // run() return rather than stop() it.
-class AgentClient {
+class AgentClient final : public AgentApi {
  public:
   // `security` decides the transport: mutual TLS over its directory (tls/grpc_credentials.hpp), or plaintext.
   AgentClient(boost::asio::any_io_executor executor, Logger& log, const tls::TransportSecurity& security);
@@ -36,14 +37,20 @@ class AgentClient {
   // turned off this_coro::throw_if_cancelled; then these calls complete at once with CANCELLED.)
   boost::asio::awaitable<Result<jarvis::v1::Execution>> start(const std::string& address,
                                                               jarvis::v1::StartRequest request,
-                                                              std::chrono::milliseconds deadline);
+                                                              std::chrono::milliseconds deadline) override;
   // `deadline` must exceed `max_wait` (the agent holds the call up to max_wait), or the call ends with
   // DEADLINE_EXCEEDED while the agent is still waiting.
   boost::asio::awaitable<Result<jarvis::v1::Execution>> wait(const std::string& address, std::string execution_id,
                                                              std::chrono::milliseconds max_wait,
-                                                             std::chrono::milliseconds deadline);
+                                                             std::chrono::milliseconds deadline) override;
   boost::asio::awaitable<Result<jarvis::v1::Execution>> cancel(const std::string& address, std::string execution_id,
-                                                               std::chrono::milliseconds deadline);
+                                                               std::chrono::milliseconds deadline) override;
+
+  // Loads the TLS files and builds the channel credentials from them (a no-op with plaintext). Until this
+  // succeeded no call is made: a channel built before the files exist fails every handshake until gRPC's
+  // next re-read. Fails when the directory does not hold a usable certificate, key and CA.
+  Status prepare();
+  bool prepared() const { return credentials_ != nullptr; }
 
   // Channels are kept per address (reconnecting on their own); forget one whose agent is gone for good
   // (its pod replaced, so a new address) to release its connection.
@@ -54,8 +61,8 @@ class AgentClient {
 
   boost::asio::any_io_executor executor_;
   Logger& log_;
-  std::shared_ptr<grpc::ChannelCredentials> credentials_;
-  bool tls_;
+  tls::TransportSecurity security_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;  // set by prepare()
   std::map<std::string, std::shared_ptr<jarvis::v1::Agent::Stub>> stubs_;
 };
 

@@ -3,17 +3,13 @@
 #include <algorithm>
 #include <map>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/verb.hpp>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "common/time_format.hpp"
 #include "kube/base64.hpp"
-#include "kube/json.hpp"
+#include "common/backoff.hpp"
+#include "common/coro.hpp"
+#include "common/json.hpp"
 #include "kube/response.hpp"
 #include "tls/identities.hpp"
 #include "tls/tls_directory.hpp"
@@ -33,8 +29,8 @@ std::string secret_json(std::string_view ns, std::string_view name, std::string_
                         std::initializer_list<std::pair<std::string_view, const std::string*>> data,
                         std::string_view resource_version = {}) {
   rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
-  auto str = [&w](std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); };
+  JsonWriter w(buffer);
+  auto str = [&w](std::string_view s) { write_string(w, s); };
   w.StartObject();
   w.Key("apiVersion");
   w.String("v1");
@@ -70,7 +66,7 @@ std::string secret_json(std::string_view ns, std::string_view name, std::string_
   }
   w.EndObject();
   w.EndObject();
-  return buffer.GetString();
+  return json_text(buffer);
 }
 
 struct StoredSecret {
@@ -79,11 +75,11 @@ struct StoredSecret {
 };
 
 Result<StoredSecret> parse_secret(std::string_view body, std::string_view what) {
-  auto doc = kube::parse_json(body, what);
+  auto doc = parse_json(body, what);
   if (!doc) return doc.error();
   StoredSecret secret;
-  secret.resource_version = std::string(kube::string_at(*doc, {"metadata", "resourceVersion"}).value_or(""));
-  if (const auto* data = kube::value_at(*doc, {"data"}); data != nullptr && data->IsObject()) {
+  secret.resource_version = std::string(string_at(*doc, {"metadata", "resourceVersion"}).value_or(""));
+  if (const auto* data = value_at(*doc, {"data"}); data != nullptr && data->IsObject()) {
     for (const auto& member : data->GetObject()) {
       if (!member.value.IsString()) continue;
       auto decoded = kube::base64_decode(std::string_view(member.value.GetString(), member.value.GetStringLength()));
@@ -269,25 +265,22 @@ asio::awaitable<Result<Clock::time_point>> CertificateKeeper::ensure() {
 }
 
 asio::awaitable<void> CertificateKeeper::run() {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  std::chrono::seconds backoff{1};
+  Backoff backoff(std::chrono::seconds(1), std::chrono::seconds(60));
   for (;;) {
     auto next = co_await ensure();
     std::chrono::milliseconds delay;
     if (next) {
       ready_ = true;
-      backoff = std::chrono::seconds(1);
+      backoff.reset();
       delay = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(*next - Clock::now()),
                        std::chrono::milliseconds(1000));
     } else {
+      delay = backoff.next();
       log_.error("certificates not ready: agents refuse this controller, no Command runs until they are",
-                 {{"error", next.error().message}, {"retry_in_s", backoff.count()}});
-      delay = backoff;
-      backoff = std::min(backoff * 2, std::chrono::seconds(60));
+                 {{"error", next.error().message}, {"retry_in_ms", static_cast<std::int64_t>(delay.count())}});
     }
-    timer.expires_after(delay);
-    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (ec) co_return;
+    const bool slept = co_await sleep_for(delay);
+    if (!slept) co_return;
   }
 }
 

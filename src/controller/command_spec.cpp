@@ -92,12 +92,12 @@ Result<NodeSelector> parse_selector(const rapidjson::Value* v, const std::string
 }
 
 Result<std::uint32_t> parse_timeout(const rapidjson::Value* v) {
-  if (v == nullptr) return kDefaultTimeoutSeconds;
+  if (v == nullptr) return limits::default_timeout_seconds;
   if (!v->IsInt64()) return Error{"spec.timeoutSeconds: must be an integer number of seconds"};
   const std::int64_t seconds = v->GetInt64();
-  if (seconds < 1 || seconds > kMaxTimeoutSeconds) {
+  if (seconds < 1 || seconds > limits::max_timeout_seconds) {
     return Error{"spec.timeoutSeconds: " + std::to_string(seconds) + " is out of range (1.." +
-                 std::to_string(kMaxTimeoutSeconds) + ")"};
+                 std::to_string(limits::max_timeout_seconds) + ")"};
   }
   return static_cast<std::uint32_t>(seconds);
 }
@@ -146,9 +146,9 @@ Result<CommandSpec> parse_command_spec(const rapidjson::Value& object) {
   CommandSpec out;
   auto command = required_string(*spec, "command", "spec.command");
   if (!command) return command.error();
-  if (command->size() > kMaxCommandBytes) {
+  if (command->size() > limits::max_command_bytes) {
     return Error{"spec.command: " + std::to_string(command->size()) + " bytes is longer than the agent accepts (" +
-                 std::to_string(kMaxCommandBytes) + ")"};
+                 std::to_string(limits::max_command_bytes) + ")"};
   }
   out.command = std::move(command).value();
   auto timeout = parse_timeout(member(*spec, "timeoutSeconds"));

@@ -9,17 +9,11 @@
 
 #include <rapidjson/document.h>
 
+#include "common/limits.hpp"
 #include "common/result.hpp"
 #include "controller/node_selector.hpp"
 
 namespace jarvis::controller {
-
-// Applies when spec.timeoutSeconds is absent; the CRD defaults it to the same value.
-inline constexpr std::uint32_t kDefaultTimeoutSeconds = 300;
-// The agent refuses longer runs (proto/jarvis.proto).
-inline constexpr std::uint32_t kMaxTimeoutSeconds = 86400;
-// The agent refuses longer commands (proto/jarvis.proto).
-inline constexpr std::size_t kMaxCommandBytes = 64 * 1024;
 
 // Identity of one version of a Command: what events point at and what status writes are conditional on.
 struct CommandMeta {
@@ -36,7 +30,7 @@ struct CommandMeta {
 
 struct CommandSpec {
   std::string command;
-  std::uint32_t timeout_seconds = kDefaultTimeoutSeconds;
+  std::uint32_t timeout_seconds = limits::default_timeout_seconds;
   NodeSelector selector;  // no terms when spec.selector is absent: every node
 };
 

@@ -2,8 +2,7 @@
 
 #include <algorithm>
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include "common/json.hpp"
 
 namespace jarvis::controller {
 
@@ -27,30 +26,18 @@ std::optional<Phase> parse_phase(std::string_view s) {
   return std::nullopt;
 }
 
-std::string str(const rapidjson::Value& obj, const char* key) {
-  auto it = obj.FindMember(key);
-  return it != obj.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
-                                                       : std::string();
+std::string str(const rapidjson::Value& obj, std::string_view key) {
+  return std::string(string_at(obj, {key}).value_or(""));
 }
 
-template <typename T>
-std::optional<T> num(const rapidjson::Value& obj, const char* key) {
-  auto it = obj.FindMember(key);
-  if (it == obj.MemberEnd()) return std::nullopt;
-  if constexpr (std::is_same_v<T, std::uint64_t>) {
-    if (it->value.IsUint64()) return it->value.GetUint64();
-  } else {
-    if (it->value.IsInt64()) return static_cast<T>(it->value.GetInt64());
-  }
-  return std::nullopt;
+std::optional<int> small_int(const rapidjson::Value& obj, std::string_view key) {
+  const auto v = int_at(obj, {key});
+  return v ? std::optional<int>(static_cast<int>(*v)) : std::nullopt;
 }
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void put(Writer& w, const char* key, std::string_view value) {
-  if (value.empty()) return;
-  w.Key(key);
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+// Empty strings are left out: an absent field reads back as empty.
+void put(JsonWriter& w, std::string_view key, std::string_view value) {
+  if (!value.empty()) write_member(w, key, value);
 }
 
 }  // namespace
@@ -68,15 +55,15 @@ CommandStatus parse_status(const rapidjson::Value& command) {
   if (st == command.MemberEnd() || !st->value.IsObject()) return s;
   const auto& v = st->value;
   s.phase = parse_phase(str(v, "phase"));
-  s.observed_generation = num<std::int64_t>(v, "observedGeneration").value_or(0);
+  s.observed_generation = int_at(v, {"observedGeneration"}).value_or(0);
   s.start_time = str(v, "startTime");
   s.completion_time = str(v, "completionTime");
   s.message = str(v, "message");
-  s.targeted = num<int>(v, "targeted").value_or(0);
-  s.succeeded = num<int>(v, "succeeded").value_or(0);
-  s.failed = num<int>(v, "failed").value_or(0);
-  s.running = num<int>(v, "running").value_or(0);
-  s.output_bytes_per_node = num<std::uint64_t>(v, "outputBytesPerNode").value_or(0);
+  s.targeted = small_int(v, "targeted").value_or(0);
+  s.succeeded = small_int(v, "succeeded").value_or(0);
+  s.failed = small_int(v, "failed").value_or(0);
+  s.running = small_int(v, "running").value_or(0);
+  s.output_bytes_per_node = uint_at(v, {"outputBytesPerNode"}).value_or(0);
   auto nodes = v.FindMember("nodes");
   if (nodes != v.MemberEnd() && nodes->value.IsArray()) {
     for (const auto& n : nodes->value.GetArray()) {
@@ -88,14 +75,13 @@ CommandStatus parse_status(const rapidjson::Value& command) {
       ns.reason = str(n, "reason");
       ns.message = str(n, "message");
       ns.execution_id = str(n, "executionId");
-      ns.exit_code = num<int>(n, "exitCode");
-      ns.signal = num<int>(n, "signal");
+      ns.exit_code = small_int(n, "exitCode");
+      ns.signal = small_int(n, "signal");
       ns.start_time = str(n, "startTime");
       ns.end_time = str(n, "endTime");
       ns.output = str(n, "output");
-      ns.output_bytes = num<std::uint64_t>(n, "outputBytes");
-      auto tr = n.FindMember("truncated");
-      ns.truncated = tr != n.MemberEnd() && tr->value.IsBool() && tr->value.GetBool();
+      ns.output_bytes = uint_at(n, {"outputBytes"});
+      ns.truncated = bool_at(n, {"truncated"}).value_or(false);
       s.nodes.push_back(std::move(ns));
     }
   }
@@ -105,7 +91,7 @@ CommandStatus parse_status(const rapidjson::Value& command) {
 
 std::string status_json(const CommandStatus& s) {
   rapidjson::StringBuffer buf;
-  Writer w(buf);
+  JsonWriter w(buf);
   const bool compact = s.nodes.size() > compact_status_above_nodes;
   w.StartObject();
   if (s.phase) put(w, "phase", to_string(*s.phase));
@@ -158,7 +144,7 @@ std::string status_json(const CommandStatus& s) {
   }
   w.EndArray();
   w.EndObject();
-  return {buf.GetString(), buf.GetSize()};
+  return json_text(buf);
 }
 
 void recount(CommandStatus& s) {

@@ -18,7 +18,6 @@ std::string_view to_string(Phase phase);
 // Why a node entry is in its phase (status.nodes[].reason).
 namespace reason {
 inline constexpr std::string_view dispatched = "Dispatched";           // recorded before Start is sent
-inline constexpr std::string_view started = "Started";                 // the agent confirmed the start
 inline constexpr std::string_view exited = "Exited";
 inline constexpr std::string_view signaled = "Signaled";
 inline constexpr std::string_view timed_out = "TimedOut";
@@ -27,7 +26,8 @@ inline constexpr std::string_view start_failed = "StartFailed";
 inline constexpr std::string_view agent_not_found = "AgentNotFound";
 inline constexpr std::string_view agent_unreachable = "AgentUnreachable";
 inline constexpr std::string_view agent_tls_failed = "AgentTLSFailed";  // the TLS handshake failed
-inline constexpr std::string_view lost = "Lost";
+inline constexpr std::string_view interrupted = "Interrupted";     // the agent stopped while it ran
+inline constexpr std::string_view lost = "Lost";                   // unknowable: the agent's record is gone
 }  // namespace reason
 
 struct NodeStatus {

@@ -1,11 +1,8 @@
 #include "controller/controller.hpp"
 
-#include <condition_variable>
 #include <csignal>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <thread>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -16,9 +13,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/coro.hpp"
 #include "common/duration.hpp"
 #include "controller/agent_client.hpp"
 #include "controller/certificate_keeper.hpp"
+#include "controller/command_writer.hpp"
+#include "controller/node_selector.hpp"
+#include "controller/agent_endpoints.hpp"
 #include "controller/reconciler.hpp"
 #include "controller/work_queue.hpp"
 #include "jarvis_version.hpp"
@@ -89,18 +90,6 @@ void add_flags(CLI::App& app, ControllerOptions& o) {
 
 namespace {
 
-// Looks at how a spawned coroutine ended: logs an escaped exception (a bug) instead of losing it.
-auto report_to(Logger& log, std::string what) {
-  return [&log, what = std::move(what)](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      log.error("task failed", {{"task", what}, {"error", ex.what()}});
-    }
-  };
-}
-
 kube::ResourceRef resource(std::string list_path, std::string label_selector = {}) {
   kube::ResourceRef ref;
   ref.list_path = std::move(list_path);
@@ -110,7 +99,6 @@ kube::ResourceRef resource(std::string list_path, std::string label_selector = {
 
 ReconcilerOptions reconciler_options(const ControllerOptions& o) {
   ReconcilerOptions r;
-  r.default_agent_port = o.agent_port;
   r.max_output_bytes = o.max_output_bytes;
   return r;
 }
@@ -118,6 +106,9 @@ ReconcilerOptions reconciler_options(const ControllerOptions& o) {
 // The controller re-reads its own --tls-dir this often; it writes the files itself, so renewals apply within
 // seconds.
 constexpr unsigned own_tls_refresh_seconds = 2;
+// After SIGTERM, what is still in flight (a request mid-retry) gets this long to notice before the process
+// stops anyway.
+constexpr auto shutdown_deadline = std::chrono::seconds(10);
 
 tls::TransportSecurity transport_security(const ControllerOptions& o) {
   return tls::TransportSecurity{
@@ -142,6 +133,7 @@ kube::ClientOptions client_options(const ControllerOptions& o) {
 struct Controller {
   Controller(asio::io_context& io, const ControllerOptions& o, kube::ClusterConfig config, Logger& log)
       : log(log),
+        default_agent_port(o.agent_port),
         api(io.get_executor(), std::move(config), client_options(o), log),
         nodes(api, resource("/api/v1/nodes"), log),
         agent_slices(api,
@@ -151,8 +143,10 @@ struct Controller {
         queue(io.get_executor()),
         certificates(api, certificate_settings(o), log),
         agents(io.get_executor(), log, transport_security(o)),
-        reconciler(io.get_executor(), api, [this](const std::string& key) { return lookup(key); }, nodes.store(),
-                   agent_slices.store(), agents, queue, reconciler_options(o), log) {
+        writer(api),
+        reconciler(io.get_executor(), writer, agents, [this](const std::string& key) { return lookup(key); },
+                   [this]() -> const ClusterView& { return cluster_view(); },
+                   [this](const std::string& key) { queue.add(key); }, reconciler_options(o), log) {
     if (o.namespaces.empty()) {
       commands.push_back(std::make_unique<kube::Informer>(api, resource("/apis/jarvis.io/v1/commands"), log));
     } else {
@@ -161,7 +155,9 @@ struct Controller {
             api, resource("/apis/jarvis.io/v1/namespaces/" + ns + "/commands"), log));
     }
     for (auto& c : commands) c->on_change([this](const std::string& key) { queue.add(key); });
+    nodes.on_change([this](const std::string&) { cluster_stale = true; });
     agent_slices.on_change([this](const std::string& key) {
+      cluster_stale = true;
       const auto obj = agent_slices.store().get(key);
       this->log.debug("agent endpoints changed",
                       {{"endpoint_slice", key}, {"resource_version", obj ? kube::resource_version(*obj) : ""}});
@@ -172,6 +168,20 @@ struct Controller {
     for (const auto& c : commands)
       if (auto obj = c->store().get(key)) return obj;
     return nullptr;
+  }
+
+  // The nodes and agent endpoints as the caches hold them, rebuilt only after they changed.
+  const ClusterView& cluster_view() {
+    if (!cluster_stale) return cluster;
+    cluster.nodes.clear();
+    for (const auto& node : nodes.store().list())
+      if (auto info = parse_node_info(*node)) cluster.nodes.push_back(std::move(*info));
+    std::vector<const rapidjson::Value*> slices;
+    const auto objects = agent_slices.store().list();
+    for (const auto& s : objects) slices.push_back(s.get());
+    cluster.agents = agent_addresses(slices, default_agent_port);
+    cluster_stale = false;
+    return cluster;
   }
 
   std::vector<kube::Informer*> informers() {
@@ -195,6 +205,7 @@ struct Controller {
   }
 
   Logger& log;
+  std::uint16_t default_agent_port;
   kube::Client api;
   kube::Informer nodes;
   kube::Informer agent_slices;
@@ -202,27 +213,73 @@ struct Controller {
   WorkQueue queue;
   CertificateKeeper certificates;
   AgentClient agents;
+  CommandWriter writer;
   Reconciler reconciler;
+  ClusterView cluster;
+  bool cluster_stale = true;
 };
 
-// Waits until the certificates are in place (unless --insecure) and every cache holds its first list, then
-// starts the reconcile workers. Polls has_synced():
-// Informer::wait_synced()'s frame was seen corrupted under GCC 12.
-asio::awaitable<void> start_workers(asio::io_context& io, Controller& c, unsigned workers, bool insecure) {
-  asio::steady_timer poll(io);
-  const std::vector<kube::Informer*> informers = c.informers();
+// The controller's background tasks: each reports how it ended (report_failure) and the last one to end
+// wakes whoever waits in all_stopped.
+struct Tasks {
+  explicit Tasks(asio::io_context& io) : all_stopped(io, std::chrono::steady_clock::time_point::max()) {}
+  std::function<void(std::exception_ptr)> handler(Logger& log, std::string what) {
+    ++running;
+    return [this, report = report_failure(log, std::move(what))](std::exception_ptr failure) {
+      report(failure);
+      if (--running == 0) all_stopped.cancel();
+    };
+  }
+  std::size_t running = 0;
+  asio::steady_timer all_stopped;
+};
+
+// Waits until every cache holds its first list and, with TLS, until the certificates are in place and the
+// agent client has loaded them (so the first Start already has credentials: no handshake fails for want of
+// files), then starts the reconcile workers. Polls has_synced(): Informer::wait_synced()'s frame was seen
+// corrupted under GCC 12.
+asio::awaitable<void> start_workers(asio::io_context& io, Controller& c, Tasks& tasks, unsigned workers,
+                                    bool insecure) {
+  std::string not_ready;
   for (;;) {
+    bool ready = true;
+    for (const kube::Informer* informer : c.informers()) ready = ready && informer->has_synced();
     // The certificate keeper (spawned next to this) logs why it is not ready and retries.
-    bool synced = insecure || c.certificates.ready();
-    for (const kube::Informer* informer : informers) synced = synced && informer->has_synced();
-    if (synced) break;
-    poll.expires_after(std::chrono::milliseconds(20));
-    auto [ec] = co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (ec) co_return;
+    ready = ready && (insecure || c.certificates.ready());
+    if (ready) {
+      if (auto prepared = c.agents.prepare(); !prepared) {
+        if (prepared.error().message != not_ready) c.log.warn("agent client not ready", {{"error", prepared.error().message}});
+        not_ready = prepared.error().message;
+        ready = false;
+      }
+    }
+    if (ready) break;
+    const bool slept = co_await sleep_for(std::chrono::milliseconds(20));
+    if (!slept) co_return;
   }
   c.log.info("caches synced; reconciling", {{"nodes", c.nodes.store().size()},
                                             {"agent_endpoint_slices", c.agent_slices.store().size()}});
-  for (unsigned i = 0; i < workers; ++i) asio::co_spawn(io, c.worker(), report_to(c.log, "worker"));
+  for (unsigned i = 0; i < workers; ++i) asio::co_spawn(io, c.worker(), tasks.handler(c.log, "worker"));
+}
+
+// Waits for SIGTERM/SIGINT, then stops in order: no more keys handed out, trackers and cancels stopped
+// (executions keep running on the agents; the next controller collects them), background loops cancelled.
+// If something in flight does not notice within shutdown_deadline, the io_context is stopped.
+asio::awaitable<void> stop_on_signal(asio::io_context& io, Controller& c, Tasks& tasks,
+                                     std::vector<std::unique_ptr<asio::cancellation_signal>>& stops) {
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  const auto [ec, signal_number] = co_await signals.async_wait(use_tuple);
+  if (ec) co_return;
+  c.log.info("shutting down", {{"signal", signal_number}});
+  c.queue.shut_down();
+  c.reconciler.stop();
+  for (auto& s : stops) s->emit(asio::cancellation_type::terminal);
+  if (tasks.running == 0) co_return;
+  tasks.all_stopped.expires_after(shutdown_deadline);
+  if (auto [timed_out] = co_await tasks.all_stopped.async_wait(use_tuple); !timed_out) {
+    c.log.warn("shutdown took too long; stopping now", {{"tasks_running", tasks.running}});
+    io.stop();
+  }
 }
 
 }  // namespace
@@ -239,10 +296,12 @@ int run(const ControllerOptions& o, Logger& log) {
 
   asio::io_context io;
   Controller c(io, o, std::move(*config), log);
+  Tasks tasks(io);
   std::vector<std::unique_ptr<asio::cancellation_signal>> stops;
   auto spawn = [&](std::string what, asio::awaitable<void> task) {
     stops.push_back(std::make_unique<asio::cancellation_signal>());
-    asio::co_spawn(io, std::move(task), asio::bind_cancellation_slot(stops.back()->slot(), report_to(log, what)));
+    asio::co_spawn(io, std::move(task),
+                   asio::bind_cancellation_slot(stops.back()->slot(), tasks.handler(log, std::move(what))));
   };
   for (auto* informer : c.informers()) spawn("informer " + informer->resource().list_path, informer->run());
 
@@ -250,36 +309,10 @@ int run(const ControllerOptions& o, Logger& log) {
     log.warn("--insecure: plaintext gRPC to the agents, no certificates; commands and results cross the network "
              "unprotected and agents accept anyone. Development only.");
   }
-  spawn("start workers", start_workers(io, c, o.workers, o.insecure));
+  spawn("start workers", start_workers(io, c, tasks, o.workers, o.insecure));
   if (!o.insecure) spawn("certificate renewal", c.certificates.run());
-
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  // After a signal, whatever is still in flight (a request mid-retry) gets a bounded time to notice.
-  std::mutex mu;
-  std::condition_variable stopped_cv;
-  bool stopped = false;
-  std::optional<std::thread> watchdog;
-  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-    if (ec) return;
-    log.info("shutting down", {{"signal", signo}});
-    c.queue.shut_down();
-    c.reconciler.stop_trackers();
-    for (auto& s : stops) s->emit(asio::cancellation_type::terminal);
-    watchdog.emplace([&] {
-      std::unique_lock lock(mu);
-      if (!stopped_cv.wait_for(lock, std::chrono::seconds(10), [&] { return stopped; })) {
-        log.warn("shutdown took too long; stopping now");
-        io.stop();
-      }
-    });
-  });
+  asio::co_spawn(io, stop_on_signal(io, c, tasks, stops), report_failure(log, "shutdown"));
   io.run();
-  {
-    std::lock_guard lock(mu);
-    stopped = true;
-  }
-  stopped_cv.notify_all();
-  if (watchdog) watchdog->join();
   log.info("controller stopped");
   return 0;
 }

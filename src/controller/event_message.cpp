@@ -5,9 +5,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
+#include "common/hash.hpp"
+#include "common/json.hpp"
 #include "common/time_format.hpp"
 #include "common/utf8.hpp"
 
@@ -20,15 +19,6 @@ constexpr std::string_view kNoOutput = "<no output>";
 constexpr std::size_t kMaxCommandLineBytes = 4 * 1024;
 constexpr std::size_t kMaxEndingLineBytes = 1024;
 constexpr std::size_t kMaxNameBytes = 253;
-
-std::uint32_t fnv1a(std::string_view s) {
-  std::uint32_t h = 2166136261u;
-  for (char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 16777619u;
-  }
-  return h;
-}
 
 std::string hex(std::uint64_t value, int digits) {
   char buf[17];
@@ -90,6 +80,7 @@ std::string ending_line(const NodeOutcome& o) {
                                    : with_detail("timed out", o.detail);
     case Ending::canceled: return with_detail("canceled", o.detail);
     case Ending::start_failed: return with_detail("failed to start", o.detail);
+    case Ending::interrupted: return with_detail("interrupted", o.detail);
     case Ending::agent_error: return o.detail.empty() ? std::string("no result from the agent") : o.detail;
   }
   return "unknown ending";
@@ -114,18 +105,12 @@ std::uint64_t unique_unix_nanos(std::chrono::system_clock::time_point now) {
   return chosen;
 }
 
-void write_string(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_view key, std::string_view value) {
-  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-  const std::string valid = valid_utf8(value);
-  w.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));
-}
-
 }  // namespace
 
 std::string event_reason(std::string_view command_name, std::string_view node_name) {
   std::string reason = std::string(command_name) + "-" + std::string(node_name);
   if (reason.size() <= kMaxEventReasonBytes) return reason;
-  const std::string suffix = "-" + hex(fnv1a(reason), 8);
+  const std::string suffix = "-" + hex(fnv1a32(reason), 8);
   return reason.substr(0, kMaxEventReasonBytes - suffix.size()) + suffix;
 }
 
@@ -165,38 +150,38 @@ std::string event_name(std::string_view command_name, std::uint64_t unix_nanos) 
 std::string event_json(const CommandMeta& command, const EventSpec& event, std::chrono::system_clock::time_point now) {
   const std::string timestamp = rfc3339(now);
   rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  JsonWriter w(buf);
   w.StartObject();
-  write_string(w, "apiVersion", "v1");
-  write_string(w, "kind", "Event");
+  write_member(w, "apiVersion", "v1");
+  write_member(w, "kind", "Event");
   w.Key("metadata");
   w.StartObject();
-  write_string(w, "name", event_name(command.name, unique_unix_nanos(now)));
-  write_string(w, "namespace", command.ns);
+  write_member(w, "name", event_name(command.name, unique_unix_nanos(now)));
+  write_member(w, "namespace", command.ns);
   w.EndObject();
   w.Key("involvedObject");
   w.StartObject();
-  write_string(w, "apiVersion", "jarvis.io/v1");
-  write_string(w, "kind", "Command");
-  write_string(w, "name", command.name);
-  write_string(w, "namespace", command.ns);
-  write_string(w, "uid", command.uid);
-  write_string(w, "resourceVersion", command.resource_version);
+  write_member(w, "apiVersion", "jarvis.io/v1");
+  write_member(w, "kind", "Command");
+  write_member(w, "name", command.name);
+  write_member(w, "namespace", command.ns);
+  write_member(w, "uid", command.uid);
+  write_member(w, "resourceVersion", command.resource_version);
   w.EndObject();
-  write_string(w, "reason", event.reason);
-  write_string(w, "message", event.message);
-  write_string(w, "type", event.type);
+  write_member(w, "reason", event.reason);
+  write_member(w, "message", event.message);
+  write_member(w, "type", event.type);
   w.Key("source");
   w.StartObject();
-  write_string(w, "component", kEventComponent);
+  write_member(w, "component", kEventComponent);
   w.EndObject();
-  write_string(w, "firstTimestamp", timestamp);
-  write_string(w, "lastTimestamp", timestamp);
+  write_member(w, "firstTimestamp", timestamp);
+  write_member(w, "lastTimestamp", timestamp);
   w.Key("count");
   w.Int(1);
-  write_string(w, "reportingComponent", kEventComponent);
+  write_member(w, "reportingComponent", kEventComponent);
   w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize());
+  return json_text(buf);
 }
 
 }  // namespace jarvis::controller

@@ -31,6 +31,9 @@ std::optional<NodeOutcome> outcome_of(const jarvis::v1::Execution& execution, st
     case jarvis::v1::STATE_START_FAILED:
       out.ending = NodeOutcome::Ending::start_failed;
       break;
+    case jarvis::v1::STATE_INTERRUPTED:
+      out.ending = NodeOutcome::Ending::interrupted;
+      break;
     default:
       return std::nullopt;
   }

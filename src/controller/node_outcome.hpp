@@ -18,6 +18,7 @@ struct NodeOutcome {
     timed_out,     // killed by the agent after timeout_seconds
     canceled,      // killed by the agent on request (Command deleted)
     start_failed,  // never ran: detail says why
+    interrupted,   // the agent stopped while it ran (crash, node reboot): it may have run partly
     agent_error,   // the controller could not get a result: detail says why (unreachable, lost, ...)
   };
   Ending ending = Ending::exited;

@@ -12,15 +12,16 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/backoff.hpp"
+#include "common/coro.hpp"
+
 namespace jarvis::controller {
 
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 std::chrono::milliseconds backoff_delay(const RetryBackoff& backoff, int failures) {
-  std::chrono::milliseconds delay = backoff.base;
-  for (int i = 0; i < failures && delay < backoff.cap; ++i) delay *= 2;
-  return delay < backoff.cap ? delay : backoff.cap;
+  return capped_exponential(backoff.base, backoff.cap, failures);
 }
 
 struct WorkQueue::State : std::enable_shared_from_this<WorkQueue::State> {
@@ -135,7 +136,7 @@ asio::awaitable<std::optional<std::string>> WorkQueue::get() {
     }
     co_await state->wakeup.async_wait(asio::as_tuple(asio::use_awaitable));
     const auto cancellation = co_await asio::this_coro::cancellation_state;
-    if (cancellation.cancelled() != asio::cancellation_type::none) co_return std::nullopt;
+    if (is_cancelled(cancellation)) co_return std::nullopt;
   }
 }
 

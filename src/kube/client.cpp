@@ -7,8 +7,8 @@
 #include <boost/beast/http/field.hpp>
 
 #include "jarvis_version.hpp"
-#include "kube/backoff.hpp"
-#include "kube/cancellation.hpp"
+#include "common/backoff.hpp"
+#include "common/coro.hpp"
 #include "kube/retry_after.hpp"
 #include "kube/retry_policy.hpp"
 #include "kube/tls_context.hpp"
@@ -20,7 +20,6 @@ namespace http = boost::beast::http;
 
 namespace {
 
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 std::string describe_request(http::verb method, const std::string& target) {
   return std::string(http::to_string(method)) + " " + target;
@@ -44,9 +43,9 @@ Client::~Client() = default;
 
 asio::awaitable<Status> Client::sleep(std::chrono::steady_clock::duration delay) {
   if (delay <= std::chrono::steady_clock::duration::zero()) co_return Ok{};
-  asio::steady_timer timer(ex_, delay);
-  auto [ec] = co_await timer.async_wait(use_tuple);
-  if (ec || is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
+  // Bound first: GCC 12 miscompiles a co_await inside a condition (see common/coro.hpp).
+  const bool slept = co_await sleep_for(delay);
+  if (!slept) co_return cancelled_error();
   co_return Ok{};
 }
 

@@ -12,6 +12,8 @@
 
 #include <array>
 
+#include "common/coro.hpp"
+
 namespace jarvis::kube {
 
 namespace asio = boost::asio;
@@ -20,7 +22,6 @@ namespace http = beast::http;
 
 namespace {
 
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // A non-200 answer to a stream is a Status object; more than this is not worth keeping.
 constexpr std::size_t kMaxErrorBody = 1024 * 1024;
 
@@ -123,3 +124,4 @@ asio::awaitable<Result<Response>> Connection::stream(const HttpRequest& request,
 }
 
 }  // namespace jarvis::kube
+

@@ -6,9 +6,9 @@
 
 #include <memory>
 
-#include "kube/backoff.hpp"
-#include "kube/cancellation.hpp"
-#include "kube/json.hpp"
+#include "common/backoff.hpp"
+#include "common/coro.hpp"
+#include "common/json.hpp"
 #include "kube/json_stream_splitter.hpp"
 #include "kube/url_query.hpp"
 #include "kube/watch_event.hpp"
@@ -20,7 +20,6 @@ namespace http = boost::beast::http;
 
 namespace {
 
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // Restarting a list whose continue token keeps expiring means the server compacts faster than we page.
 constexpr int kMaxListRestarts = 5;
 
@@ -74,7 +73,6 @@ asio::awaitable<Status> Informer::wait_synced() {
 
 asio::awaitable<void> Informer::run() {
   Backoff backoff(options_.initial_backoff, options_.max_backoff);
-  asio::steady_timer timer(client_.get_executor());
   for (;;) {
     if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return;
     // Not a ?: of two co_awaits: GCC 12 destroys the temporaries of such an expression twice.
@@ -95,8 +93,7 @@ asio::awaitable<void> Informer::run() {
               {{"resource", ref_.list_path},
                {"phase", to_string(reflector_.phase())},
                {"retry_in_ms", static_cast<std::int64_t>(delay.count())}});
-    timer.expires_after(delay);
-    [[maybe_unused]] auto [ec] = co_await timer.async_wait(use_tuple);  // cancellation is checked above
+    co_await sleep_for(delay);  // cancellation is checked above
   }
 }
 

@@ -1,6 +1,6 @@
 #include "kube/object.hpp"
 
-#include "kube/json.hpp"
+#include "common/json.hpp"
 
 namespace jarvis::kube {
 

@@ -1,6 +1,6 @@
 #include "kube/response.hpp"
 
-#include "kube/json.hpp"
+#include "common/json.hpp"
 #include "kube/watch_event.hpp"
 
 namespace jarvis::kube {

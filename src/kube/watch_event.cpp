@@ -3,7 +3,7 @@
 #include <memory>
 #include <optional>
 
-#include "kube/json.hpp"
+#include "common/json.hpp"
 
 namespace jarvis::kube {
 

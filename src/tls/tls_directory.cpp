@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <system_error>
 #include <vector>
 
@@ -87,6 +89,23 @@ Status write_tls_directory(const fs::path& directory, const TlsFiles& files) {
   }
   for (const auto& path : stale) fs::remove_all(path, ec);
   return Ok{};
+}
+
+Result<TlsFiles> read_tls_directory(const fs::path& directory) {
+  auto read = [&](std::string_view name) -> Result<std::string> {
+    std::ifstream in(directory / name, std::ios::binary);
+    std::ostringstream text;
+    if (in) text << in.rdbuf();
+    if (!in || text.str().empty()) return Error{"cannot read " + (directory / name).string()};
+    return text.str();
+  };
+  auto ca = read(ca_file);
+  if (!ca) return ca.error();
+  auto certificate = read(certificate_file);
+  if (!certificate) return certificate.error();
+  auto key = read(private_key_file);
+  if (!key) return key.error();
+  return TlsFiles{std::move(*ca), KeyPair{std::move(*certificate), std::move(*key)}};
 }
 
 bool tls_directory_complete(const fs::path& directory) {

@@ -19,6 +19,9 @@ struct TlsFiles {
 
 Status write_tls_directory(const std::filesystem::path& directory, const TlsFiles& files);
 
+// Reads the three files; the error names the file that could not be read.
+Result<TlsFiles> read_tls_directory(const std::filesystem::path& directory);
+
 // Whether all three files exist (following the symlinks).
 bool tls_directory_complete(const std::filesystem::path& directory);
 

@@ -54,7 +54,7 @@ TEST_CASE("the seed's sample Command parses", "[command_spec]") {
   CHECK_FALSE(meta.has_finalizer("other"));
   const auto& spec = parsed->spec;
   CHECK(spec.command == "ps -eo pid,comm,%cpu,%mem --sort=-%cpu | head -n 10");
-  CHECK(spec.timeout_seconds == kDefaultTimeoutSeconds);
+  CHECK(spec.timeout_seconds == jarvis::limits::default_timeout_seconds);
   REQUIRE(spec.selector.terms.size() == 1);
   REQUIRE(spec.selector.terms[0].match_expressions.size() == 1);
   const auto& r = spec.selector.terms[0].match_expressions[0];

@@ -70,8 +70,9 @@ def tear_down(request, tmp_path_factory, clusters, keep_logs):
 
 
 def shared_cluster(request, jarvis_binary, tmp_path_factory, **kwargs):
-    """The body of a module-scoped cluster fixture; kwargs go to Cluster (transport=...)."""
-    shared = Cluster(tmp_path_factory.mktemp("cluster"), nodes=3, jarvis=jarvis_binary, **kwargs)
+    """The body of a module-scoped cluster fixture; kwargs go to Cluster (nodes=3, transport=...)."""
+    kwargs.setdefault("nodes", 3)
+    shared = Cluster(tmp_path_factory.mktemp("cluster"), jarvis=jarvis_binary, **kwargs)
     failures_before = request.session.testsfailed
     up_failed = True
     try:

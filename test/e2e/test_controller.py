@@ -227,7 +227,7 @@ def test_exactly_once_across_controller_restart_and_api_server_restart(jarvis, w
 
     jarvis.controller.kill()
     jarvis.controller = start_synced_controller(jarvis)
-    wait_until(lambda: '"msg":"resuming wait for dispatched execution"' in jarvis.controller.log_text(), 30,
+    wait_until(lambda: '"msg":"resuming dispatched execution"' in jarvis.controller.log_text(), 30,
                "the new controller to resume waiting")
     jarvis.restart_apiserver()
     gate.touch()

@@ -5,6 +5,7 @@
 #include "kube/bearer_token.hpp"
 #include "temporary_directory.hpp"
 
+using namespace jarvis;
 using namespace jarvis::kube;
 using jarvis::kube::testing::TemporaryDirectory;
 using namespace std::chrono_literals;

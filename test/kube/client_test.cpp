@@ -17,6 +17,7 @@
 #include "kube/client.hpp"
 #include "kube/informer.hpp"
 
+using namespace jarvis;
 using namespace jarvis::kube;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;

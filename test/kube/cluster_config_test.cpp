@@ -9,6 +9,7 @@
 #include "temporary_directory.hpp"
 #include "test_certificates.hpp"
 
+using namespace jarvis;
 using namespace jarvis::kube;
 using jarvis::kube::testing::base64_encode;
 using jarvis::kube::testing::KeyPair;

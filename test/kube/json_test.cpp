@@ -1,8 +1,9 @@
 #include <catch2/catch.hpp>
 
-#include "kube/json.hpp"
+#include "common/json.hpp"
 #include "kube/object.hpp"
 
+using namespace jarvis;
 using namespace jarvis::kube;
 
 TEST_CASE("values at paths") {

@@ -30,9 +30,10 @@
 #include "kube/client.hpp"
 #include "kube/cluster_config.hpp"
 #include "kube/informer.hpp"
-#include "kube/json.hpp"
+#include "common/json.hpp"
 #include "kube/url_query.hpp"
 
+using namespace jarvis;
 using namespace jarvis::kube;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;

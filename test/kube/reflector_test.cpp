@@ -4,10 +4,11 @@
 #include <string>
 #include <vector>
 
-#include "kube/json.hpp"
+#include "common/json.hpp"
 #include "kube/json_stream_splitter.hpp"
 #include "kube/reflector.hpp"
 
+using namespace jarvis;
 using namespace jarvis::kube;
 
 namespace {

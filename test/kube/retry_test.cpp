@@ -2,10 +2,11 @@
 
 #include <set>
 
-#include "kube/backoff.hpp"
+#include "common/backoff.hpp"
 #include "kube/retry_after.hpp"
 #include "kube/retry_policy.hpp"
 
+using namespace jarvis;
 using namespace jarvis::kube;
 using namespace std::chrono_literals;
 

@@ -2,6 +2,7 @@
 
 #include "kube/url_query.hpp"
 
+using namespace jarvis;
 using namespace jarvis::kube;
 
 TEST_CASE("percent-encoding keeps unreserved characters only") {

@@ -1,9 +1,10 @@
 #include <catch2/catch.hpp>
 
-#include "kube/json.hpp"
+#include "common/json.hpp"
 #include "kube/response.hpp"
 #include "kube/watch_event.hpp"
 
+using namespace jarvis;
 using namespace jarvis::kube;
 
 TEST_CASE("an ADDED event carries its object") {

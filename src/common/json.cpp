@@ -1,10 +1,10 @@
-#include "kube/json.hpp"
+#include "common/json.hpp"
+
+#include "common/utf8.hpp"
 
 #include <rapidjson/error/en.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
-namespace jarvis::kube {
+namespace jarvis {
 
 const rapidjson::Value* value_at(const rapidjson::Value& root, JsonPath path) {
   const rapidjson::Value* current = &root;
@@ -29,6 +29,23 @@ std::optional<std::int64_t> int_at(const rapidjson::Value& root, JsonPath path) 
   return v->GetInt64();
 }
 
+std::optional<std::uint64_t> uint_at(const rapidjson::Value& root, JsonPath path) {
+  const rapidjson::Value* v = value_at(root, path);
+  if (v == nullptr || !v->IsUint64()) return std::nullopt;
+  return v->GetUint64();
+}
+
+std::optional<bool> bool_at(const rapidjson::Value& root, JsonPath path) {
+  const rapidjson::Value* v = value_at(root, path);
+  if (v == nullptr || !v->IsBool()) return std::nullopt;
+  return v->GetBool();
+}
+
+void write_string(JsonWriter& writer, std::string_view text) {
+  const std::string valid = valid_utf8(text);
+  writer.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));
+}
+
 std::string serialize(const rapidjson::Value& value) {
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
@@ -46,4 +63,4 @@ Result<rapidjson::Document> parse_json(std::string_view text, std::string_view w
   return doc;
 }
 
-}  // namespace jarvis::kube
+}  // namespace jarvis

@@ -1,0 +1,28 @@
+// The Command's side of the API server, as the reconciler needs it: its status, its finalizer, its events.
+// An interface so the reconciler's unit tests can replay API answers; CommandWriter is the real one.
+// A failure's Error::code is the HTTP status (0 when no answer came); error_policy.hpp says what each means.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <rapidjson/document.h>
+
+#include "common/result.hpp"
+#include "controller/command_spec.hpp"
+#include "controller/command_status.hpp"
+#include "controller/event_message.hpp"
+
+namespace jarvis::controller {
+
+class CommandApi {
+ public:
+  virtual ~CommandApi() = default;
+  // Replaces .status of `object` (the Command as read), conditional on its metadata.resourceVersion.
+  virtual boost::asio::awaitable<Status> write_status(const rapidjson::Value& object, const CommandMeta& meta,
+                                                      const CommandStatus& status) = 0;
+  // Adds or removes kFinalizer, conditional on meta.resource_version.
+  virtual boost::asio::awaitable<Status> set_finalizer(const CommandMeta& meta, bool present) = 0;
+  // Creates a core/v1 Event about the Command.
+  virtual boost::asio::awaitable<Status> post_event(const CommandMeta& meta, const EventSpec& event) = 0;
+};
+
+}  // namespace jarvis::controller

@@ -1,0 +1,59 @@
+#include "controller/command_writer.hpp"
+
+#include <boost/beast/http/verb.hpp>
+
+#include "common/json.hpp"
+#include "controller/finalizer.hpp"
+#include "kube/response.hpp"
+
+namespace jarvis::controller {
+
+namespace asio = boost::asio;
+using boost::beast::http::verb;
+
+namespace {
+
+std::string command_path(const CommandMeta& m) {
+  return "/apis/jarvis.io/v1/namespaces/" + m.ns + "/commands/" + m.name;
+}
+
+// Success, or an Error whose code is the HTTP status (0 when no answer came).
+Status outcome(const Result<kube::Response>& r) {
+  if (!r) return Error{r.error().message, 0};
+  if (kube::is_success(*r)) return Ok{};
+  return Error{kube::describe_response(*r), static_cast<int>(r->status)};
+}
+
+}  // namespace
+
+asio::awaitable<Status> CommandWriter::write_status(const rapidjson::Value& object, const CommandMeta& meta,
+                                                    const CommandStatus& status) {
+  rapidjson::Document doc;
+  doc.CopyFrom(object, doc.GetAllocator());
+  rapidjson::Document written;
+  written.Parse(status_json(status).c_str());
+  doc.RemoveMember("status");
+  doc.AddMember("status", rapidjson::Value(written, doc.GetAllocator()), doc.GetAllocator());
+  co_return outcome(co_await api_.request(verb::put, command_path(meta) + "/status", serialize(doc)));
+}
+
+asio::awaitable<Status> CommandWriter::set_finalizer(const CommandMeta& meta, bool present) {
+  rapidjson::Document patch(rapidjson::kObjectType);
+  auto& a = patch.GetAllocator();
+  rapidjson::Value md(rapidjson::kObjectType), finalizers(rapidjson::kArrayType);
+  for (const auto& f : meta.finalizers)
+    if (f != kFinalizer) finalizers.PushBack(rapidjson::Value(f.c_str(), a), a);
+  if (present) finalizers.PushBack(rapidjson::Value(json_ref(kFinalizer), a), a);
+  md.AddMember("resourceVersion", rapidjson::Value(meta.resource_version.c_str(), a), a);
+  md.AddMember("finalizers", finalizers, a);
+  patch.AddMember("metadata", md, a);
+  co_return outcome(
+      co_await api_.request(verb::patch, command_path(meta), serialize(patch), "application/merge-patch+json"));
+}
+
+asio::awaitable<Status> CommandWriter::post_event(const CommandMeta& meta, const EventSpec& event) {
+  co_return outcome(co_await api_.request(verb::post, "/api/v1/namespaces/" + meta.ns + "/events",
+                                          event_json(meta, event, std::chrono::system_clock::now())));
+}
+
+}  // namespace jarvis::controller

@@ -1,0 +1,117 @@
+// The controller's decisions, with no I/O. Given a Command as the cache holds it, the cluster as the caches
+// see it (nodes, agent endpoints), what this process's trackers know, and the time, plan() says what to do
+// next. The reconciler carries a plan out in a fixed order, which is what makes every execution run exactly
+// once per (Command uid, generation, node):
+//
+//   1. the status write, conditional on the resourceVersion the plan was made from (a stale decision fails
+//      with 409 and is made again on fresh data);
+//   2. only after it succeeded: trackers for the executions the written status records as dispatched, the
+//      events of the nodes it records as finished, cancellations of a superseded generation.
+//
+// Decisions by the Command's state:
+//   gone from the cache          -> stop its trackers, forget it;
+//   being deleted                -> cancel what still runs, then release the finalizer;
+//   without our finalizer        -> add it (nothing runs before the finalizer is there);
+//   unusable spec                -> status Failed with the problem, one InvalidSpec event;
+//   new generation               -> pick targets, record every target Dispatched (or AgentNotFound), start;
+//   current generation, running  -> fold delivered results in; resume dispatched nodes no tracker follows
+//                                   (after a controller restart: Start again with resume, which the agent's
+//                                   journal makes safe); a node whose agent has no ready endpoint left is
+//                                   reported AgentUnreachable.
+// Rate control and failure budgets belong here: they decide which targets get Dispatched in step 1.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "controller/agent_endpoints.hpp"
+#include "controller/command_spec.hpp"
+#include "controller/command_status.hpp"
+#include "controller/event_message.hpp"
+#include "controller/execution_tracker.hpp"
+#include "controller/finalizer.hpp"
+#include "controller/node_selector.hpp"
+
+namespace jarvis::controller {
+
+// What this controller process knows about executions beyond the status (TrackerSet answers it).
+class ExecutionView {
+ public:
+  virtual ~ExecutionView() = default;
+  // A tracker follows this execution now.
+  virtual bool tracking(const std::string& execution_id) const = 0;
+  // The result a tracker delivered for the Command `command_key`, not yet recorded in its status.
+  virtual const TrackerResult* delivered(const std::string& command_key, const std::string& execution_id) const = 0;
+  // This process wrote the execution's result into the status (the cache may not show it yet).
+  virtual bool recorded(const std::string& execution_id) const = 0;
+};
+
+struct ClusterView {
+  std::vector<NodeInfo> nodes;
+  AgentAddresses agents;  // node name -> address of its ready agent
+};
+
+// An execution to follow: Start (resume = Start again after a restart), then Wait until it ends.
+struct ExecutionOrder {
+  std::string node;
+  std::string address;
+  std::string execution_id;
+  bool resume = false;
+};
+
+// An execution to stop on its agent.
+struct CancelOrder {
+  std::string node;
+  std::string address;
+  std::string execution_id;
+};
+
+struct Plan {
+  enum class Action {
+    nothing,         // up to date, or waiting for trackers
+    forget,          // gone: stop its trackers, drop what is known about it
+    add_finalizer,   // metadata.finalizers gets kFinalizer, nothing else in this pass
+    finalize,        // cancel `cancels`, stop trackers, then remove kFinalizer
+    update,          // write `status`, then start `executions`, post `events`, send `cancels`
+  };
+  Action action = Action::nothing;
+  std::optional<CommandStatus> status;
+  std::vector<ExecutionOrder> executions;
+  std::vector<EventSpec> events;
+  std::vector<CancelOrder> cancels;
+  std::vector<std::string> recorded;  // execution ids whose delivered results `status` records
+  // update: stop the trackers of every other generation of this Command (superseded) first.
+  std::optional<std::int64_t> supersede_all_but;
+  bool stop_trackers = false;  // the run is over (finished status): trackers left are not needed
+  std::string problem;         // why a Command cannot be run (malformed metadata or spec), for the log
+  bool dispatching = false;    // update starts a new generation (for the log)
+};
+
+struct PlanInput {
+  std::string key;                          // "namespace/name"
+  const rapidjson::Value* object = nullptr;  // the Command in the cache; nullptr when gone
+  const ClusterView* cluster = nullptr;
+  const ExecutionView* executions = nullptr;
+  std::chrono::system_clock::time_point now;
+};
+
+Plan plan(const PlanInput& input);
+
+// The Start request for an execution the plan ordered. `dispatched` is when the status recorded it.
+jarvis::v1::StartRequest start_request(const Command& command, const ExecutionOrder& order,
+                                       std::uint64_t max_output_bytes,
+                                       std::chrono::system_clock::time_point dispatched);
+
+// The node entry for a result a tracker delivered, keeping at most `output_budget` bytes of output.
+void record_result(NodeStatus& node, const TrackerResult& result, std::uint64_t output_budget,
+                   std::chrono::system_clock::time_point now);
+
+// status.message: "succeeded on all 3 node(s)", "failed on 1 of 3 node(s): kind-worker (Exited)", ...
+std::string summary_message(const CommandStatus& status);
+
+}  // namespace jarvis::controller
