@@ -3,6 +3,8 @@
 # Idempotent: when every package is already present it only runs one dpkg query.
 #   --list  prints the package names, one a line, and installs nothing (test/image/run.sh bakes them
 #           into its Debian base image so that the Containerfile's build stage needs no network).
+#   PACKAGE...  installs only these (test/cluster/upstream/go-toolchain.sh asks for golang-go when there is
+#           no go at all, to fetch the pinned Go toolchain with).
 set -euo pipefail
 
 packages=(
@@ -16,7 +18,9 @@ packages=(
 image_packages=(buildah debootstrap)
 
 want=("${packages[@]}")
-if [[ "${JARVIS_WITH_IMAGE_TOOLS:-0}" == 1 ]]; then
+if (($# > 0)) && [[ $1 != --list ]]; then
+  want=("$@")
+elif [[ "${JARVIS_WITH_IMAGE_TOOLS:-0}" == 1 ]]; then
   want+=("${image_packages[@]}")
 fi
 

@@ -4,7 +4,8 @@
 #   2. builds kube-apiserver, kubectl and etcd at the pinned versions (cached in ~/.cache/jarvis),
 #   3. builds jarvis and runs the unit and integration tests (meson test),
 #   4. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs the same tests,
-#   5. runs the end-to-end tests against a real local control plane (pytest, test/e2e),
+#   5. runs the end-to-end tests against a real local control plane (pytest, test/e2e) and the tests of the
+#      Go toolchain bootstrap (pytest, test/cluster/upstream),
 #   6. builds the container image with buildah and checks it (test/image; skip with JARVIS_SKIP_IMAGE=1).
 # Ends with one line "N passed, N failed" counting every test of every stage.
 set -uo pipefail
@@ -45,9 +46,9 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   build_and_test build-asan -Db_sanitize=address,undefined -Db_lundef=false \
   || echo '{"name": "build-asan", "result": "FAIL"}' >"$results/build-asan.testlog.json"
 
-stage "end-to-end tests (real kube-apiserver, kubectl, agents, controller)"
+stage "end-to-end tests (real kube-apiserver, kubectl, agents, controller) and the Go toolchain bootstrap"
 JARVIS_BINARY="$repo/build/src/jarvis" JARVIS_AGENTCTL="$repo/build/test/agent/jarvis-agentctl" \
-  /usr/bin/python3 -m pytest -v -p no:cacheprovider --junitxml="$results/e2e.xml" test/e2e
+  /usr/bin/python3 -m pytest -v -p no:cacheprovider --junitxml="$results/e2e.xml" test/e2e test/cluster/upstream
 pytest_rc=$?
 if [[ $pytest_rc -ne 0 && ! -s "$results/e2e.xml" ]]; then
   echo '{"name": "e2e", "result": "FAIL"}' >"$results/e2e-crash.testlog.json"
