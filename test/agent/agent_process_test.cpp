@@ -16,16 +16,16 @@
 #include <grpcpp/client_context.h>
 #include <rapidjson/document.h>
 
-#include "child_program.hpp"
-#include "client_credentials.hpp"
 #include "jarvis.grpc.pb.h"
-#include "process_table.hpp"
-#include "run_until.hpp"
-#include "temporary_directory.hpp"
+#include "support/child_program.hpp"
+#include "support/client_credentials.hpp"
+#include "support/process_table.hpp"
+#include "support/run_until.hpp"
+#include "support/temporary_directory.hpp"
 
 using namespace std::chrono_literals;
 namespace v1 = jarvis::v1;
-namespace test = jarvis::agent::test;
+namespace test = jarvis::test;
 
 namespace {
 

@@ -8,8 +8,8 @@
 #include <catch2/catch.hpp>
 
 #include "agent/execution_registry.hpp"
-#include "run_until.hpp"
-#include "temporary_directory.hpp"
+#include "support/run_until.hpp"
+#include "support/temporary_directory.hpp"
 
 using namespace std::chrono_literals;
 using jarvis::agent::ExecutionEnvironment;
@@ -18,7 +18,7 @@ using jarvis::agent::ExecutionSpec;
 using jarvis::agent::ExecutionState;
 using jarvis::agent::RegistryLimits;
 using jarvis::agent::StartRefusal;
-namespace test = jarvis::agent::test;
+namespace test = jarvis::test;
 
 namespace {
 

@@ -15,10 +15,10 @@
 #include <catch2/catch.hpp>
 
 #include "agent/execution.hpp"
-#include "memory_usage.hpp"
-#include "process_table.hpp"
-#include "run_until.hpp"
-#include "temporary_directory.hpp"
+#include "support/memory_usage.hpp"
+#include "support/process_table.hpp"
+#include "support/run_until.hpp"
+#include "support/temporary_directory.hpp"
 
 using namespace std::chrono_literals;
 using jarvis::agent::Execution;
@@ -26,7 +26,7 @@ using jarvis::agent::ExecutionEnvironment;
 using jarvis::agent::ExecutionSpec;
 using jarvis::agent::ExecutionState;
 using jarvis::agent::ExecutionStatus;
-namespace test = jarvis::agent::test;
+namespace test = jarvis::test;
 
 namespace {
 
@@ -178,16 +178,16 @@ TEST_CASE("a long output keeps the first and last halves of the cap, joined by a
 TEST_CASE("gigabytes of output keep the agent's memory bounded and are all counted", "[execution][output][memory]") {
   Harness h;
   constexpr std::uint64_t three_gib = 3ULL << 30;
-  const std::uint64_t before = test::resident_bytes();
+  const std::uint64_t before = test::memory_in_use();
   std::uint64_t peak = before;
   const auto execution = h.start("gigabytes", "head -c 3221225472 /dev/zero", 300s);
   REQUIRE(test::run_until(h.io, [&] { return execution->finished(); }, 280s,
-                          [&] { peak = std::max(peak, test::resident_bytes()); }));
+                          [&] { peak = std::max(peak, test::memory_in_use()); }));
   const auto status = execution->status();
-  peak = std::max(peak, test::resident_bytes());
+  peak = std::max(peak, test::memory_in_use());
   const std::uint64_t growth = peak - before;
-  WARN("resident memory before " << before / 1024 << " KiB, peak " << peak / 1024 << " KiB, growth "
-                                 << growth / 1024 << " KiB while reading " << status.output_bytes_total << " bytes");
+  WARN(test::memory_measure() << ": before " << before / 1024 << " KiB, peak " << peak / 1024 << " KiB, growth "
+                              << growth / 1024 << " KiB while reading " << status.output_bytes_total << " bytes");
   CHECK(status.state == ExecutionState::succeeded);
   CHECK(status.output_bytes_total == three_gib);
   CHECK(status.truncated);
@@ -197,12 +197,14 @@ TEST_CASE("gigabytes of output keep the agent's memory bounded and are all count
 
 TEST_CASE("`yes` until its timeout is cut off with bounded memory", "[execution][output][memory]") {
   Harness h;
-  const std::uint64_t before = test::resident_bytes();
+  const std::uint64_t before = test::memory_in_use();
   std::uint64_t peak = before;
   const auto execution = h.start("yes", "yes", 2s);
   REQUIRE(test::run_until(h.io, [&] { return execution->finished(); }, 30s,
-                          [&] { peak = std::max(peak, test::resident_bytes()); }));
+                          [&] { peak = std::max(peak, test::memory_in_use()); }));
   const auto status = execution->status();
+  WARN(test::memory_measure() << ": before " << before / 1024 << " KiB, peak " << peak / 1024 << " KiB while `yes` "
+                              << "printed " << status.output_bytes_total << " bytes");
   CHECK(status.state == ExecutionState::timed_out);
   CHECK(status.truncated);
   CHECK(status.output_bytes_total > (1u << 20));

@@ -17,9 +17,9 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "client_credentials.hpp"
 #include "common/utf8.hpp"
 #include "jarvis.grpc.pb.h"
+#include "support/client_credentials.hpp"
 
 namespace {
 
@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
   std::string target;
   std::string id;
   app.add_option("--target", target, "agent address, host:port")->required();
-  jarvis::agent::test::ClientTls tls;
+  jarvis::test::ClientTls tls;
   tls.insecure = false;
   app.add_flag("--insecure", tls.insecure, "plaintext (the agent runs with --insecure)");
   app.add_option("--ca", tls.ca_file, "mutual TLS: CA file the agent's certificate must chain to");
@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  auto stub = jarvis::v1::Agent::NewStub(jarvis::agent::test::make_agent_channel(target, tls));
+  auto stub = jarvis::v1::Agent::NewStub(jarvis::test::make_agent_channel(target, tls));
   jarvis::v1::Execution execution;
 
   if (*start) {

@@ -10,12 +10,12 @@
 
 #include "agent/execution.hpp"
 #include "agent/orphan_reaper.hpp"
-#include "process_table.hpp"
-#include "run_until.hpp"
+#include "support/process_table.hpp"
+#include "support/run_until.hpp"
 
 using namespace std::chrono_literals;
 namespace agent = jarvis::agent;
-namespace test = jarvis::agent::test;
+namespace test = jarvis::test;
 
 TEST_CASE("orphans a command leaves behind are collected, supervised shells are not", "[orphans]") {
   REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);

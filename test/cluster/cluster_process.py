@@ -144,3 +144,17 @@ def kill_recorded(pid_dir, timeout=10.0):
             killed.append(record.get("name", str(pid)))
         pid_file.unlink(missing_ok=True)
     return killed
+
+
+class ProcessStarter:
+    """Starts the processes of one cluster: working directory `directory`, pid files in `directory`/pids (so
+    kill_recorded can stop what a killed run left), each tied to the caller by PR_SET_PDEATHSIG unless detached."""
+
+    def __init__(self, directory, detached):
+        self.directory = Path(directory)
+        self.detached = detached
+
+    def start(self, name, argv, log_path, env=None):
+        """Starts argv as `name` with its output in log_path; env replaces the environment when given."""
+        return ManagedProcess(name, argv, log_path, self.directory / "pids" / f"{name}.pid", cwd=self.directory,
+                              env=env, die_with_parent=not self.detached).start()

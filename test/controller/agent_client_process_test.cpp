@@ -10,18 +10,18 @@
 #include <boost/asio/io_context.hpp>
 #include <rapidjson/document.h>
 
-#include "../agent/child_program.hpp"
-#include "../agent/run_until.hpp"
 #include "controller/agent_client.hpp"
 #include "controller/event_message.hpp"
-#include "../agent/temporary_directory.hpp"
+#include "support/child_program.hpp"
+#include "support/run_until.hpp"
+#include "support/temporary_directory.hpp"
 #include "tls/certificates.hpp"
 #include "tls/identities.hpp"
 #include "tls/tls_directory.hpp"
 
 using namespace jarvis::controller;
 namespace asio = boost::asio;
-namespace agent_test = jarvis::agent::test;
+namespace test = jarvis::test;
 using namespace std::chrono_literals;
 using jarvis::v1::Execution;
 
@@ -43,7 +43,7 @@ int listening_port(const std::string& log) {
 // The Jarvis PKI in a temporary directory, made with the same code the controller uses: the agent's TLS
 // directory and the controller's, plus one with the agent's certificate (a stolen node key) used as a client.
 struct TestPki {
-  agent_test::TemporaryDirectory dir;
+  test::TemporaryDirectory dir;
   std::filesystem::path agent_dir = dir.path() / "agent";
   std::filesystem::path controller_dir = dir.path() / "controller";
   std::filesystem::path node_key_dir = dir.path() / "node-key";
@@ -70,12 +70,12 @@ struct TestPki {
 // A real agent for node "n1" serving mutual TLS, stopped (by ChildProgram) when the test ends, even on failure.
 struct RealAgent {
   TestPki pki;
-  agent_test::ChildProgram program;
+  test::ChildProgram program;
   std::string address;
 
   RealAgent() : program(arguments(pki)) {
     int port = 0;
-    const bool listening = agent_test::eventually(
+    const bool listening = test::eventually(
         [&] {
           port = listening_port(program.standard_output());
           return port != 0 || program.wait_for_exit(0ms).has_value();
@@ -102,7 +102,7 @@ jarvis::Result<Execution> run_call(asio::io_context& io, asio::awaitable<jarvis:
       [](std::exception_ptr error) {
         if (error) std::rethrow_exception(error);
       });
-  REQUIRE(agent_test::run_until(io, [&] { return result.has_value(); }, 30s));
+  REQUIRE(test::run_until(io, [&] { return result.has_value(); }, 30s));
   return std::move(*result);
 }
 

@@ -1,6 +1,6 @@
 """Smoke test of the local test cluster (test/cluster/): the real kube-apiserver, kubectl, RBAC and agents.
 
-    cd /work/main && /usr/bin/python3 -m pytest -q test/e2e/test_cluster_smoke.py
+    /usr/bin/python3 -m pytest -q test/e2e/test_cluster_smoke.py
 """
 import json
 import os

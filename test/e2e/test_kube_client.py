@@ -5,7 +5,7 @@ test/kube/kube_integration_test) once per tag, with the cluster's kubeconfigs an
 environment. The restart test hand-shakes through files: the binary says when its informer is watching, this
 side restarts kube-apiserver and says when it is back.
 
-    cd /work/main && python3 -m pytest -q test/e2e/test_kube_client.py
+    python3 -m pytest -q test/e2e/test_kube_client.py
     (JARVIS_KUBE_INTEGRATION_TEST=path/to/kube_integration_test to use another build)
 """
 import base64

@@ -3,7 +3,7 @@ itself, defaults and rejects invalid Commands naming the field, the samples appl
 shows the printer columns, and the RBAC gives the controller's identity exactly what it needs and the user
 roles exactly what they promise.
 
-    cd /work/main && /usr/bin/python3 -m pytest -q test/e2e/test_manifests.py
+    /usr/bin/python3 -m pytest -q test/e2e/test_manifests.py
 """
 import json
 import re

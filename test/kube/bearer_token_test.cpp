@@ -3,11 +3,11 @@
 #include <cstdio>
 
 #include "kube/bearer_token.hpp"
-#include "temporary_directory.hpp"
+#include "support/temporary_directory.hpp"
 
 using namespace jarvis;
 using namespace jarvis::kube;
-using jarvis::kube::testing::TemporaryDirectory;
+using jarvis::test::TemporaryDirectory;
 using namespace std::chrono_literals;
 
 namespace {

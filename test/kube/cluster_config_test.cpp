@@ -6,15 +6,15 @@
 
 #include "kube/base64.hpp"
 #include "kube/cluster_config.hpp"
-#include "temporary_directory.hpp"
-#include "test_certificates.hpp"
+#include "support/temporary_directory.hpp"
+#include "support/test_certificates.hpp"
 
 using namespace jarvis;
 using namespace jarvis::kube;
-using jarvis::kube::testing::base64_encode;
-using jarvis::kube::testing::KeyPair;
-using jarvis::kube::testing::make_self_signed;
-using jarvis::kube::testing::TemporaryDirectory;
+using jarvis::test::base64_encode;
+using jarvis::test::KeyPair;
+using jarvis::test::make_self_signed;
+using jarvis::test::TemporaryDirectory;
 
 namespace {
 
@@ -288,7 +288,7 @@ TEST_CASE("base64 encoding matches OpenSSL's and round-trips every length and by
   for (std::size_t n = 0; n <= bytes.size(); n += 37) {
     const std::string prefix = bytes.substr(0, n);
     const std::string encoded = jarvis::kube::base64_encode(std::string_view(prefix));
-    CHECK(encoded == jarvis::kube::testing::base64_encode(prefix));
+    CHECK(encoded == jarvis::test::base64_encode(prefix));
     CHECK(base64_decode(encoded) == prefix);
   }
 }

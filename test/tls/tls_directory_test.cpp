@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "../agent/temporary_directory.hpp"
+#include "support/temporary_directory.hpp"
 #include "tls/tls_directory.hpp"
 
 using namespace jarvis::tls;
@@ -31,7 +31,7 @@ std::size_t versions(const fs::path& dir) {
 }  // namespace
 
 TEST_CASE("a TLS directory is written through ..data and replaced atomically", "[tls]") {
-  jarvis::agent::test::TemporaryDirectory tmp;
+  jarvis::test::TemporaryDirectory tmp;
   const fs::path dir = tmp.path() / "tls";
   CHECK_FALSE(tls_directory_complete(dir));
 
@@ -57,7 +57,7 @@ TEST_CASE("a TLS directory is written through ..data and replaced atomically", "
 }
 
 TEST_CASE("a TLS directory that cannot be created is an error naming it", "[tls]") {
-  jarvis::agent::test::TemporaryDirectory tmp;
+  jarvis::test::TemporaryDirectory tmp;
   std::ofstream(tmp.path() / "file") << "x";
   const auto written = write_tls_directory(tmp.path() / "file" / "tls", files("1"));
   REQUIRE_FALSE(written.ok());

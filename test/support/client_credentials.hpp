@@ -8,7 +8,7 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/security/credentials.h>
 
-namespace jarvis::agent::test {
+namespace jarvis::test {
 
 struct ClientTls {
   bool insecure = true;
@@ -20,4 +20,4 @@ struct ClientTls {
 // A channel to an agent at "host:port" that accepts responses as large as the agent's biggest output cap.
 std::shared_ptr<grpc::Channel> make_agent_channel(const std::string& target, const ClientTls& tls = {});
 
-}  // namespace jarvis::agent::test
+}  // namespace jarvis::test

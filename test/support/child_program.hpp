@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "temporary_directory.hpp"
+#include "support/temporary_directory.hpp"
 
-namespace jarvis::agent::test {
+namespace jarvis::test {
 
 // How a program ended: its exit status, or 128 + the signal that killed it.
 struct ProgramExit {
@@ -48,4 +48,4 @@ struct ProgramRun {
 // Runs a program to its end; fails the test if it takes longer than `limit`.
 ProgramRun run_program(std::vector<std::string> argv, std::chrono::milliseconds limit = std::chrono::seconds(30));
 
-}  // namespace jarvis::agent::test
+}  // namespace jarvis::test

@@ -1,4 +1,4 @@
-#include "child_program.hpp"
+#include "support/child_program.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -11,11 +11,11 @@
 #include <iterator>
 #include <stdexcept>
 
-#include "run_until.hpp"
+#include "support/run_until.hpp"
 
 extern char** environ;
 
-namespace jarvis::agent::test {
+namespace jarvis::test {
 
 namespace {
 
@@ -75,4 +75,4 @@ ProgramRun run_program(std::vector<std::string> argv, std::chrono::milliseconds 
   return ProgramRun{exit->status, program.standard_output(), program.standard_error()};
 }
 
-}  // namespace jarvis::agent::test
+}  // namespace jarvis::test

@@ -6,7 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-namespace jarvis::agent::test {
+namespace jarvis::test {
 
 // Returns whether `done` became true within `limit`. `on_tick`, if given, runs every few milliseconds.
 bool run_until(boost::asio::io_context& io, const std::function<bool()>& done, std::chrono::milliseconds limit,
@@ -15,4 +15,4 @@ bool run_until(boost::asio::io_context& io, const std::function<bool()>& done, s
 // Polls `done` (no io_context) every few milliseconds until it holds or `limit` passes.
 bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit);
 
-}  // namespace jarvis::agent::test
+}  // namespace jarvis::test

@@ -1,4 +1,4 @@
-#include "test_certificates.hpp"
+#include "support/test_certificates.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -8,7 +8,7 @@
 #include <memory>
 #include <stdexcept>
 
-namespace jarvis::kube::testing {
+namespace jarvis::test {
 
 namespace {
 
@@ -63,4 +63,4 @@ std::string base64_encode(const std::string& bytes) {
   return out;
 }
 
-}  // namespace jarvis::kube::testing
+}  // namespace jarvis::test

@@ -1,25 +1,29 @@
-#include "temporary_directory.hpp"
+#include "support/temporary_directory.hpp"
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 #include <string>
 
-namespace jarvis::kube::testing {
+namespace jarvis::test {
 
 TemporaryDirectory::TemporaryDirectory() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "jarvis-kube-test-XXXXXX").string();
-  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  std::string pattern = (std::filesystem::temp_directory_path() / "jarvis-test-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    throw std::runtime_error("cannot make a temporary directory " + pattern + ": " + std::strerror(errno));
+  }
   path_ = pattern;
 }
 
 TemporaryDirectory::~TemporaryDirectory() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
 }
 
 std::string TemporaryDirectory::write(const std::string& name, const std::string& content) const {
-  std::filesystem::path file = path_ / name;
+  const std::filesystem::path file = path_ / name;
   std::filesystem::create_directories(file.parent_path());
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   out << content;
@@ -27,4 +31,4 @@ std::string TemporaryDirectory::write(const std::string& name, const std::string
   return file.string();
 }
 
-}  // namespace jarvis::kube::testing
+}  // namespace jarvis::test

@@ -1,4 +1,4 @@
-#include "client_credentials.hpp"
+#include "support/client_credentials.hpp"
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/support/channel_arguments.h>
@@ -6,7 +6,7 @@
 #include "tls/grpc_credentials.hpp"
 #include "tls/identities.hpp"
 
-namespace jarvis::agent::test {
+namespace jarvis::test {
 
 std::shared_ptr<grpc::Channel> make_agent_channel(const std::string& target, const ClientTls& tls) {
   grpc::ChannelArguments arguments;
@@ -19,4 +19,4 @@ std::shared_ptr<grpc::Channel> make_agent_channel(const std::string& target, con
                                    arguments);
 }
 
-}  // namespace jarvis::agent::test
+}  // namespace jarvis::test

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-namespace jarvis::agent::test {
+namespace jarvis::test {
 
 // Live processes whose process group is `process_group`.
 std::vector<pid_t> live_processes_in_group(pid_t process_group);
@@ -18,4 +18,4 @@ std::vector<pid_t> zombie_children_of(pid_t parent);
 // Live processes whose environment holds exactly `entry` ("NAME=value").
 std::vector<pid_t> live_processes_with_environment(std::string_view entry);
 
-}  // namespace jarvis::agent::test
+}  // namespace jarvis::test

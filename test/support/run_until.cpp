@@ -1,8 +1,8 @@
-#include "run_until.hpp"
+#include "support/run_until.hpp"
 
 #include <thread>
 
-namespace jarvis::agent::test {
+namespace jarvis::test {
 
 namespace {
 constexpr std::chrono::milliseconds tick{10};
@@ -38,4 +38,4 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds lim
   return true;
 }
 
-}  // namespace jarvis::agent::test
+}  // namespace jarvis::test

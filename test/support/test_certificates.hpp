@@ -3,7 +3,7 @@
 
 #include <string>
 
-namespace jarvis::kube::testing {
+namespace jarvis::test {
 
 struct KeyPair {
   std::string certificate_pem;
@@ -15,4 +15,4 @@ KeyPair make_self_signed(const std::string& common_name);
 
 std::string base64_encode(const std::string& bytes);
 
-}  // namespace jarvis::kube::testing
+}  // namespace jarvis::test

@@ -1,4 +1,4 @@
-#include "process_table.hpp"
+#include "support/process_table.hpp"
 
 #include <cstdlib>
 #include <filesystem>
@@ -8,7 +8,7 @@
 #include <sstream>
 #include <string>
 
-namespace jarvis::agent::test {
+namespace jarvis::test {
 
 namespace {
 
@@ -82,4 +82,4 @@ std::vector<pid_t> live_processes_with_environment(std::string_view entry) {
   });
 }
 
-}  // namespace jarvis::agent::test
+}  // namespace jarvis::test
