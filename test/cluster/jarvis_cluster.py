@@ -412,14 +412,18 @@ class Cluster:
     def agent_log(self, name):
         return self.dir / "agents" / f"{name}.log"
 
+    def agent_state_dir(self, name):
+        return self.dir / "agents" / f"{name}.state"
+
     def _start_agent_process(self, node):
         if self.transport == "mtls":
             security = ["--tls-dir", self.agent_tls_dir, "--tls-refresh-interval", "1"]
         else:
             security = ["--insecure"]
+        # The node's journal stays across stop_agent()/start_agent(), as the DaemonSet's hostPath does.
         self._agents[node.name] = self._process(f"agent-{node.name}", [
             self.jarvis, "--role=agent", "--listen", f"{node.address}:{self.agent_port}",
-            "--node-name", node.name, "--host-root", "/", *security,
+            "--node-name", node.name, "--host-root", "/", "--state-dir", self.agent_state_dir(node.name), *security,
         ], self.agent_log(node.name)).start()
 
     # ---- the kubelet's part for the agents' Secret volume
