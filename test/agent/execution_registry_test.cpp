@@ -1,6 +1,9 @@
 // The registry with real executions and a real journal: idempotent start, the concurrency bound, retention
 // (which moves the journal's horizon), resumed starts, tombstones, shutdown.
+#include <sys/resource.h>
+
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -302,4 +305,66 @@ TEST_CASE("a cancel of an unknown id leaves a tombstone that no later start runs
   CHECK(resumed_start->execution->status().node_name == "test-node");
   h.run_until_idle();
   CHECK_FALSE(std::filesystem::exists(marker));
+}
+
+namespace {
+
+// Until it goes away, regular files this process writes cannot grow beyond `bytes` (writes fail with EFBIG,
+// "File too large"): a journal that cannot be written, as on a full disk, deterministically.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(std::uint64_t bytes) {
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved_) == 0);
+    previous_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limited{.rlim_cur = bytes, .rlim_max = saved_.rlim_max};
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &limited) == 0);
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &saved_);
+    std::signal(SIGXFSZ, previous_handler_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  rlimit saved_{};
+  void (*previous_handler_)(int) = nullptr;
+};
+
+}  // namespace
+
+TEST_CASE("a journal that cannot be written refuses Start and tombstones: nothing runs, nothing is kept",
+          "[registry][journal]") {
+  Harness h;
+  test::TemporaryDirectory tmp;
+  const auto marker = tmp.path() / "ran";
+  const std::string command = "echo ran >> '" + marker.string() + "'";
+  const auto journal_path = (h.state_dir.path() / "journal").string();
+  {
+    // A few bytes of room: the record is partly written, then cut back off.
+    FileSizeLimit limit(h.journal->file_bytes() + 10);
+    const auto refused = h.registry->start(Harness::spec("unrecorded", command));
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == static_cast<int>(StartRefusal::journal_unwritable));
+    CHECK(refused.error().message == "cannot record execution unrecorded in the journal " + journal_path +
+                                         ": File too large; the command was not started");
+    CHECK(h.registry->find("unrecorded") == nullptr);
+    const auto tombstone = h.registry->cancel("not-yet");
+    REQUIRE_FALSE(tombstone.ok());
+    CHECK(tombstone.error().message == "cannot record the cancellation of execution not-yet in the journal " +
+                                           journal_path + ": File too large; retry the Cancel");
+    CHECK(h.registry->find("not-yet") == nullptr);
+  }
+  CHECK(std::filesystem::file_size(journal_path) == h.journal->file_bytes());
+  h.run_until_idle();
+  CHECK_FALSE(std::filesystem::exists(marker));
+
+  const auto started = h.registry->start(Harness::spec("unrecorded", command));
+  REQUIRE(started.ok());
+  CHECK(started->created);
+  h.run_until_idle();
+  CHECK(count_lines(marker) == 1);
+  h.restart();
+  CHECK(h.journal->horizon().reason == "journal created");  // nothing was dropped: the cut-off record left no trace
+  CHECK(h.registry->find("unrecorded")->status().state == ExecutionState::succeeded);
 }
