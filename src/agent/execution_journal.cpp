@@ -145,13 +145,16 @@ void ExecutionJournal::load(std::int64_t now) {
   Loaded loaded;
   int fd = ::openat(directory_.get(), std::string(journal_file_name).c_str(), O_RDWR | O_CLOEXEC);
   const bool writable = fd >= 0;
-  if (fd < 0 && errno != ENOENT) fd = ::openat(directory_.get(), std::string(journal_file_name).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno != ENOENT)
+    fd = ::openat(directory_.get(), std::string(journal_file_name).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) {
     advance_horizon(now, "journal created");
     log_.info("journal created", {{"journal", path_.string()}});
   } else if (fd < 0) {
+    const int error = errno;
     advance_horizon(now, "the journal could not be read at agent start " + rfc3339_from_unix_ms(now));
-    log_.error("cannot read the journal; starting a new one", {{"journal", path_.string()}, {"error", std::strerror(errno)}});
+    log_.error("cannot read the journal; starting a new one",
+               {{"journal", path_.string()}, {"error", std::strerror(error)}});
   } else {
     file_ = UniqueFd(fd);
     struct stat info{};
@@ -182,7 +185,8 @@ void ExecutionJournal::load(std::int64_t now) {
     }
     file_bytes_ = data.size();
     needs_rewrite_ = !writable || !loaded.dropped.empty();
-    if (horizon_.unix_ms == 0) advance_horizon(now, "the journal held no creation record at agent start " + rfc3339_from_unix_ms(now));
+    if (horizon_.unix_ms == 0)
+      advance_horizon(now, "the journal held no creation record at agent start " + rfc3339_from_unix_ms(now));
   }
   if (!loaded.dropped.empty()) {
     advance_horizon(now, "unreadable journal records were dropped at agent start " + rfc3339_from_unix_ms(now));
@@ -209,7 +213,7 @@ void ExecutionJournal::apply(const pb::Record& record, Frame frame) {
       break;
     case pb::Record::kAccepted:
       set_entry(record.accepted().execution_id(),
-                Entry{.accepted_unix_ms = record.accepted().accepted_unix_ms(), .finished = false, .frames = {frame}, .shell = {}});
+                Entry::accepted(record.accepted().accepted_unix_ms(), frame));
       break;
     case pb::Record::kSpawned: {
       const auto& spawned = record.spawned();
@@ -223,7 +227,7 @@ void ExecutionJournal::apply(const pb::Record& record, Frame frame) {
     }
     case pb::Record::kFinished:
       set_entry(record.finished().execution().execution_id(),
-                Entry{.accepted_unix_ms = record.finished().accepted_unix_ms(), .finished = true, .frames = {frame}, .shell = {}});
+                Entry::ended(record.finished().accepted_unix_ms(), frame));
       break;
     case pb::Record::kEvicted:
       for (const auto& id : record.evicted().execution_ids()) drop_entry(id);
@@ -273,7 +277,9 @@ void ExecutionJournal::recover(const Loaded& loaded, std::int64_t now) {
                {"accepted_unix_ms", unix_ms(status.start_time)}});
     if (auto recorded = record_finished(status); !recorded)
       log_.error("cannot journal an interrupted execution; it is reported interrupted again after the next restart",
-                 {{"journal", path_.string()}, {"execution_id", status.execution_id}, {"error", recorded.error().message}});
+                 {{"journal", path_.string()},
+                  {"execution_id", status.execution_id},
+                  {"error", recorded.error().message}});
   }
   log_.info("journal opened", {{"journal", path_.string()},
                                {"intact_records", loaded.records},
@@ -301,7 +307,7 @@ Status ExecutionJournal::record_accepted(const ExecutionSpec& spec, std::chrono:
   accepted.set_max_output_bytes(spec.max_output_bytes);
   auto frame = append(record);
   if (!frame) return frame.error();
-  set_entry(spec.id, Entry{.accepted_unix_ms = accepted.accepted_unix_ms(), .finished = false, .frames = {*frame}, .shell = {}});
+  set_entry(spec.id, Entry::accepted(accepted.accepted_unix_ms(), *frame));
   compact_if_due();
   return Ok{};
 }
@@ -333,7 +339,7 @@ Status ExecutionJournal::record_finished(const ExecutionStatus& status) {
   to_proto(status, *record.mutable_finished()->mutable_execution());
   auto frame = append(record);
   if (!frame) return frame.error();
-  set_entry(status.execution_id, Entry{.accepted_unix_ms = accepted_unix_ms, .finished = true, .frames = {*frame}, .shell = {}});
+  set_entry(status.execution_id, Entry::ended(accepted_unix_ms, *frame));
   compact_if_due();
   return Ok{};
 }

@@ -107,6 +107,9 @@ class ExecutionJournal {
     bool finished = false;
     std::vector<Frame> frames;  // oldest first: Accepted (+ Spawned), or Finished
     std::optional<ProcessIdentity> shell;
+
+    static Entry accepted(std::int64_t unix_ms, Frame frame) { return {unix_ms, false, {frame}, std::nullopt}; }
+    static Entry ended(std::int64_t unix_ms, Frame frame) { return {unix_ms, true, {frame}, std::nullopt}; }
   };
   struct Loaded;
 

@@ -87,7 +87,8 @@ TEST_CASE("an execution running when the agent is SIGKILLed is reported interrup
   AgentUnderTest restarted({}, state_dir.path());
   INFO(restarted.program().standard_output());
   // What was left of the command (its process group) is killed by the new agent.
-  CHECK(test::eventually([&] { return test::live_processes_with_environment(leftovers.environment_entry).empty(); }, 20s));
+  CHECK(test::eventually(
+      [&] { return test::live_processes_with_environment(leftovers.environment_entry).empty(); }, 20s));
   CHECK(logged(restarted, "killed what was left of an interrupted execution (its process group)"));
   CHECK(logged(restarted, "execution interrupted: the agent stopped while it ran; it is not started again"));
 
@@ -154,10 +155,12 @@ TEST_CASE("a resumed Start runs an unknown id once when the journal covers its d
 
   // The same through jarvis-agentctl.
   const std::string agentctl = test::program_path("JARVIS_AGENTCTL");
-  const auto by_ctl = test::run_program({agentctl, "--target", agent.target(), "--insecure", "start", "--id", "ctl-stale",
+  const auto by_ctl = test::run_program({agentctl, "--target", agent.target(), "--insecure", "start", "--id",
+                                         "ctl-stale",
                                          "--command", "true", "--resume", "--dispatched-unix-ms", "1000"});
   CHECK(by_ctl.status == 1);
-  CHECK_THAT(by_ctl.standard_error, Catch::Contains("NOT_FOUND") && Catch::Contains("no record of execution ctl-stale"));
+  CHECK_THAT(by_ctl.standard_error,
+             Catch::Contains("NOT_FOUND") && Catch::Contains("no record of execution ctl-stale"));
   const auto ctl_fresh = test::run_program({agentctl, "--target", agent.target(), "--insecure", "start", "--id",
                                             "ctl-fresh", "--command", "echo resumed", "--resume",
                                             "--dispatched-unix-ms", std::to_string(now_unix_ms()), "--wait"});
@@ -254,7 +257,8 @@ TEST_CASE("on a full disk Start is refused with FAILED_PRECONDITION naming the j
     return;
   }
   test::TemporaryDirectory mount_point;
-  if (::mount("jarvis-journal-test", mount_point.path().c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=512k,mode=0700") != 0) {
+  if (::mount("jarvis-journal-test", mount_point.path().c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+              "size=512k,mode=0700") != 0) {
     WARN("skipped: cannot mount a tmpfs at " << mount_point.path() << ": " << std::strerror(errno));
     return;
   }
@@ -301,7 +305,8 @@ TEST_CASE("on a full disk Start is refused with FAILED_PRECONDITION naming the j
   }
   // The refused record left nothing behind in the journal: a new agent reads it whole.
   AgentUnderTest restarted({}, state_dir);
-  CHECK_FALSE(logged(restarted, "journal records dropped: torn or corrupted bytes were skipped; every intact record is kept"));
+  CHECK_FALSE(
+      logged(restarted, "journal records dropped: torn or corrupted bytes were skipped; every intact record is kept"));
   CHECK(restarted.wait("on-full-disk", 0).execution.state() == v1::STATE_SUCCEEDED);
   CHECK(restarted.wait("before", 0).execution.state() == v1::STATE_SUCCEEDED);
   CHECK(count_lines(marker) == 1);

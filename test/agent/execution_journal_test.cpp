@@ -135,7 +135,8 @@ TEST_CASE("the journal gives back finished results, tombstones and interrupted e
   std::int64_t created = 0;
   {
     auto journal = open_journal(dir, captured.log);
-    CHECK((std::filesystem::status(dir).permissions() & std::filesystem::perms::all) == std::filesystem::perms::owner_all);
+    CHECK((std::filesystem::status(dir).permissions() & std::filesystem::perms::all) ==
+          std::filesystem::perms::owner_all);
     CHECK(journal->path() == dir / "journal");
     CHECK(journal->horizon().reason == "journal created");
     created = journal->horizon().unix_ms;
@@ -147,7 +148,8 @@ TEST_CASE("the journal gives back finished results, tombstones and interrupted e
     tombstone.reason = "canceled before it started";
     REQUIRE(journal->record_finished(tombstone).ok());
     REQUIRE(journal->record_accepted(spec("running", "sleep 30"), std::chrono::system_clock::now()).ok());
-    REQUIRE(journal->record_spawned("running", agent::ProcessIdentity{.pid = 4242, .start_ticks = 7, .boot_id = "b"}).ok());
+    const agent::ProcessIdentity shell{.pid = 4242, .start_ticks = 7, .boot_id = "b"};
+    REQUIRE(journal->record_spawned("running", shell).ok());
   }
   const auto reopened_at = now_unix_ms();
   std::string found_at;
@@ -329,7 +331,8 @@ TEST_CASE("a state directory that cannot be made is an error naming it", "[journ
   test::TemporaryDirectory tmp;
   CapturedLog captured;
   write_file(tmp.path() / "file", "x");
-  const auto opened = ExecutionJournal::open(tmp.path() / "file" / "state", agent::default_journal_max_bytes, captured.log);
+  const auto opened =
+      ExecutionJournal::open(tmp.path() / "file" / "state", agent::default_journal_max_bytes, captured.log);
   REQUIRE_FALSE(opened.ok());
   CHECK(opened.error().message == "cannot create the state directory " + (tmp.path() / "file" / "state").string() +
                                       " (--state-dir, where the agent keeps its journal): Not a directory");

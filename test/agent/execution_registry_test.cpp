@@ -40,7 +40,8 @@ std::unique_ptr<ExecutionJournal> open_journal(const std::filesystem::path& stat
 }
 
 struct Harness {
-  explicit Harness(RegistryLimits limits = {}, std::uint64_t journal_max_bytes = jarvis::agent::default_journal_max_bytes)
+  explicit Harness(RegistryLimits limits = {},
+                   std::uint64_t journal_max_bytes = jarvis::agent::default_journal_max_bytes)
       : limits(limits), journal_max_bytes(journal_max_bytes) {
     open();
   }
@@ -143,7 +144,10 @@ TEST_CASE("a start that fails is retained and does not count as running", "[regi
   boost::asio::io_context io;
   jarvis::Logger log{jarvis::LogLevel::info, stderr};
   auto journal = open_journal(state_dir.path(), log);
-  ExecutionRegistry registry(io.get_executor(), ExecutionEnvironment{.host_root = tmp.path().string(), .node_name = "test-node", .kill_grace_period = 1s}, {}, *journal, log);
+  ExecutionRegistry registry(
+      io.get_executor(),
+      ExecutionEnvironment{.host_root = tmp.path().string(), .node_name = "test-node", .kill_grace_period = 1s}, {},
+      *journal, log);
   auto started = registry.start(Harness::spec("no-shell", "echo hi"));
   REQUIRE(started.ok());
   CHECK(started->execution->status().state == ExecutionState::start_failed);
@@ -200,8 +204,9 @@ TEST_CASE("a resumed start runs an unknown id only when the journal covers its d
   const auto created = h.journal->horizon();
   CHECK(created.reason == "journal created");
 
-  const auto before = h.registry->start(Harness::spec("before", "echo ran >> '" + (tmp.path() / "before").string() + "'"),
-                                        resumed(created.unix_ms));
+  const auto before =
+      h.registry->start(Harness::spec("before", "echo ran >> '" + (tmp.path() / "before").string() + "'"),
+                        resumed(created.unix_ms));
   REQUIRE_FALSE(before.ok());
   CHECK(before.error().code == static_cast<int>(StartRefusal::beyond_journal_horizon));
   CHECK_THAT(before.error().message,
@@ -263,7 +268,8 @@ TEST_CASE("evictions by age move the horizon", "[registry][retention][journal]")
   CHECK(h.journal->horizon().unix_ms >= accepted);
 }
 
-TEST_CASE("finished results take at most half of the journal's bytes, oldest evicted first", "[registry][retention][journal]") {
+TEST_CASE("finished results take at most half of the journal's bytes, oldest evicted first",
+          "[registry][retention][journal]") {
   constexpr std::uint64_t journal_max_bytes = 64 * 1024;
   Harness h(RegistryLimits{}, journal_max_bytes);
   const auto before = h.journal->horizon().unix_ms;
@@ -283,7 +289,8 @@ TEST_CASE("finished results take at most half of the journal's bytes, oldest evi
   CHECK(h.registry->find("big-7")->status().output == std::string(12000, 'x'));
 }
 
-TEST_CASE("a cancel of an unknown id leaves a tombstone that no later start runs, across restarts", "[registry][journal]") {
+TEST_CASE("a cancel of an unknown id leaves a tombstone that no later start runs, across restarts",
+          "[registry][journal]") {
   Harness h;
   test::TemporaryDirectory tmp;
   const auto marker = tmp.path() / "ran";
