@@ -19,6 +19,7 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
+#include "agent/execution_journal.hpp"
 #include "agent/execution_registry.hpp"
 #include "agent/grpc_service.hpp"
 #include "agent/orphan_reaper.hpp"
@@ -134,15 +135,30 @@ void add_flags(CLI::App& app, AgentOptions& o) {
       ->group(group)
       ->capture_default_str()
       ->check(CLI::Range(1u, 100000u));
-  app.add_option("--retain-finished", o.retain_finished, "agent: finished results kept for Wait (count)")
+  app.add_option("--retain-finished", o.retain_finished,
+                 "agent: finished results kept for Wait, in memory and in the journal (count)")
       ->group(group)
       ->capture_default_str()
       ->check(CLI::Range(1u, 1000000u));
   app.add_option("--retain-finished-for", o.retain_finished_for_seconds,
-                 "agent: seconds a finished result is kept for Wait")
+                 "agent: seconds a finished result is kept for Wait, in memory and in the journal. A day: the "
+                 "journal outlives agent restarts, and a controller that was down for hours can still collect "
+                 "results; an expired record moves the journal's horizon, after which a resumed Start of an "
+                 "unknown id is refused rather than run")
       ->group(group)
       ->capture_default_str()
       ->check(CLI::Range(1u, 7u * 86400u));
+  app.add_option("--state-dir", o.state_dir,
+                 "agent: directory of the execution journal (created 0700 when missing; a hostPath in the "
+                 "DaemonSet). Every execution id is synced there before its command runs")
+      ->group(group)
+      ->capture_default_str();
+  app.add_option("--journal-max-bytes", o.journal_max_bytes,
+                 "agent: bound of the journal file; finished results take at most half of it, oldest evicted "
+                 "first (the newest is always kept)")
+      ->group(group)
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1} << 20, std::uint64_t{1} << 40));
   app.add_option("--kill-grace-period", o.kill_grace_period_seconds,
                  "agent: seconds between SIGTERM and SIGKILL on timeout, cancel and shutdown")
       ->group(group)
@@ -164,6 +180,11 @@ int run(const AgentOptions& options, Logger& log) {
   const std::string node_name = options.node_name.empty() ? hostname() : options.node_name;
   asio::io_context io(1);
 
+  auto journal = ExecutionJournal::open(options.state_dir, options.journal_max_bytes, log);
+  if (!journal) {
+    log.error("agent cannot keep its journal", {{"state_dir", options.state_dir}, {"error", journal.error().message}});
+    return 1;
+  }
   ExecutionRegistry registry(io.get_executor(),
                              ExecutionEnvironment{
                                  .host_root = options.host_root,
@@ -175,7 +196,7 @@ int run(const AgentOptions& options, Logger& log) {
                                  .max_retained_finished = options.retain_finished,
                                  .retain_finished_for = std::chrono::seconds(options.retain_finished_for_seconds),
                              },
-                             log);
+                             **journal, log);
   AgentService service(io.get_executor(), registry,
                        RequestDefaults{
                            .timeout = std::chrono::seconds(options.default_timeout_seconds),
@@ -215,7 +236,8 @@ int run(const AgentOptions& options, Logger& log) {
                                {"max_concurrent", options.max_concurrent},
                                {"max_output_bytes", options.max_output_bytes},
                                {"transport", options.insecure ? "plaintext" : "mutual TLS"},
-                               {"tls_dir", options.insecure ? std::string() : options.tls_dir}});
+                               {"tls_dir", options.insecure ? std::string() : options.tls_dir},
+                               {"journal", (*journal)->path().string()}});
 
   orphan_reaper.start();
   bool clean = false;

@@ -18,7 +18,9 @@ struct AgentOptions {
   std::uint64_t max_output_bytes = 1 << 20;
   unsigned max_concurrent = 64;
   unsigned retain_finished = 1000;
-  unsigned retain_finished_for_seconds = 3600;
+  unsigned retain_finished_for_seconds = 86400;
+  std::string state_dir = "/var/lib/jarvis";     // holds the journal; a hostPath, so it outlives the pod
+  std::uint64_t journal_max_bytes = 64ULL << 20;
   unsigned kill_grace_period_seconds = 5;
   unsigned default_timeout_seconds = limits::default_timeout_seconds;
   bool insecure = false;                          // plaintext gRPC, development only

@@ -97,6 +97,23 @@ std::shared_ptr<Execution> Execution::start(asio::any_io_executor executor, Exec
   return execution;
 }
 
+std::shared_ptr<Execution> Execution::recorded(asio::any_io_executor executor, ExecutionStatus final_status,
+                                               Logger& log) {
+  ExecutionSpec spec;
+  spec.id = final_status.execution_id;
+  spec.command = final_status.command;
+  std::shared_ptr<Execution> execution(
+      new Execution(executor, std::move(spec), ExecutionEnvironment{.node_name = final_status.node_name}, log, {}));
+  const auto now = std::chrono::system_clock::now();
+  execution->start_time_ = final_status.start_time;
+  execution->end_time_ = final_status.end_time.value_or(now);
+  execution->finished_at_ = std::chrono::steady_clock::now() - std::max(now - execution->end_time_,
+                                                                       std::chrono::system_clock::duration::zero());
+  execution->state_ = final_status.state == ExecutionState::running ? ExecutionState::interrupted : final_status.state;
+  execution->recorded_status_ = std::move(final_status);
+  return execution;
+}
+
 void Execution::finish_without_starting(std::string reason) {
   end_time_ = std::chrono::system_clock::now();
   finished_at_ = std::chrono::steady_clock::now();
@@ -273,6 +290,7 @@ void Execution::wake_waiters() {
 }
 
 ExecutionStatus Execution::status() const {
+  if (recorded_status_) return *recorded_status_;
   ExecutionStatus s;
   s.execution_id = spec_.id;
   s.node_name = environment_.node_name;

@@ -13,6 +13,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,11 @@ class Execution : public std::enable_shared_from_this<Execution> {
   static std::shared_ptr<Execution> start(asio::any_io_executor executor, ExecutionSpec spec,
                                           const ExecutionEnvironment& environment, Logger& log,
                                           FinishedHandler on_finished);
+
+  // An execution that is already over, as the journal recorded it (a result from before an agent restart,
+  // an interrupted execution, a tombstone): status() answers `final_status`, nothing runs.
+  static std::shared_ptr<Execution> recorded(asio::any_io_executor executor, ExecutionStatus final_status,
+                                             Logger& log);
 
   Execution(const Execution&) = delete;
   Execution& operator=(const Execution&) = delete;
@@ -110,6 +116,8 @@ class Execution : public std::enable_shared_from_this<Execution> {
 
   std::vector<asio::steady_timer*> waiters_;
   bool waiters_released_ = false;
+
+  std::optional<ExecutionStatus> recorded_status_;
 };
 
 }  // namespace jarvis::agent

@@ -12,15 +12,32 @@ v1::State to_proto(ExecutionState state) {
     case ExecutionState::timed_out: return v1::STATE_TIMED_OUT;
     case ExecutionState::canceled: return v1::STATE_CANCELED;
     case ExecutionState::start_failed: return v1::STATE_START_FAILED;
+    case ExecutionState::interrupted: return v1::STATE_INTERRUPTED;
   }
   return v1::STATE_UNSPECIFIED;
 }
+
+ExecutionState from_proto(v1::State state) {
+  switch (state) {
+    case v1::STATE_SUCCEEDED: return ExecutionState::succeeded;
+    case v1::STATE_FAILED: return ExecutionState::failed;
+    case v1::STATE_TIMED_OUT: return ExecutionState::timed_out;
+    case v1::STATE_CANCELED: return ExecutionState::canceled;
+    case v1::STATE_START_FAILED: return ExecutionState::start_failed;
+    case v1::STATE_INTERRUPTED: return ExecutionState::interrupted;
+    default: return ExecutionState::running;
+  }
+}
+
+}  // namespace
 
 std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-}  // namespace
+std::chrono::system_clock::time_point from_unix_ms(std::int64_t ms) {
+  return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+}
 
 ExecutionSpec to_spec(const v1::StartRequest& request, const RequestDefaults& defaults) {
   ExecutionSpec spec;
@@ -51,6 +68,24 @@ void to_proto(const ExecutionStatus& status, v1::Execution& out) {
   out.set_end_time_unix_ms(status.end_time ? unix_ms(*status.end_time) : 0);
   out.set_reason(status.reason);
   out.set_command(status.command);
+}
+
+ExecutionStatus from_proto(const v1::Execution& execution) {
+  ExecutionStatus status;
+  status.execution_id = execution.execution_id();
+  status.node_name = execution.node_name();
+  status.command = execution.command();
+  status.state = from_proto(execution.state());
+  status.exited = execution.exited();
+  status.exit_code = execution.exit_code();
+  status.signal = execution.signal();
+  status.output = execution.output();
+  status.output_bytes_total = execution.output_bytes_total();
+  status.truncated = execution.truncated();
+  status.start_time = from_unix_ms(execution.start_time_unix_ms());
+  if (execution.end_time_unix_ms() != 0) status.end_time = from_unix_ms(execution.end_time_unix_ms());
+  status.reason = execution.reason();
+  return status;
 }
 
 }  // namespace jarvis::agent

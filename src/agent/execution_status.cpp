@@ -10,6 +10,7 @@ std::string_view to_string(ExecutionState state) {
     case ExecutionState::timed_out: return "timed_out";
     case ExecutionState::canceled: return "canceled";
     case ExecutionState::start_failed: return "start_failed";
+    case ExecutionState::interrupted: return "interrupted";
   }
   return "unknown";
 }

@@ -35,7 +35,9 @@ struct ExecutionEnvironment {
   std::chrono::milliseconds kill_grace_period{5000};
 };
 
-enum class ExecutionState { running, succeeded, failed, timed_out, canceled, start_failed };
+// interrupted: the agent stopped while the execution ran (found so at the next agent start); it may have run
+// partly and is never started again.
+enum class ExecutionState { running, succeeded, failed, timed_out, canceled, start_failed, interrupted };
 
 std::string_view to_string(ExecutionState state);
 

@@ -11,6 +11,20 @@
 
 namespace jarvis::agent {
 
+namespace {
+
+grpc::StatusCode refusal_status_code(int refusal) {
+  switch (static_cast<StartRefusal>(refusal)) {
+    case StartRefusal::too_many_running: return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case StartRefusal::shutting_down: return grpc::StatusCode::UNAVAILABLE;
+    case StartRefusal::beyond_journal_horizon: return grpc::StatusCode::NOT_FOUND;
+    case StartRefusal::journal_unwritable: return grpc::StatusCode::FAILED_PRECONDITION;
+  }
+  return grpc::StatusCode::INTERNAL;
+}
+
+}  // namespace
+
 AgentService::AgentService(asio::any_io_executor executor, ExecutionRegistry& registry, RequestDefaults defaults,
                            Logger& log)
     : executor_(std::move(executor)), registry_(registry), defaults_(defaults), log_(log) {}
@@ -59,13 +73,11 @@ grpc::Status AgentService::start(const v1::StartRequest& request, const std::str
   }
   ExecutionSpec spec = to_spec(request, defaults_);
   spec.requested_by = caller;
-  auto started = registry_.start(std::move(spec));
+  auto started = registry_.start(std::move(spec), StartDispatch{.resume = request.resume(),
+                                                                .dispatched_unix_ms = request.dispatched_unix_ms()});
   if (!started) {
     log_.warn("start refused", {{"execution_id", request.execution_id()}, {"reason", started.error().message}});
-    const auto code = started.error().code == static_cast<int>(StartRefusal::shutting_down)
-                          ? grpc::StatusCode::UNAVAILABLE
-                          : grpc::StatusCode::RESOURCE_EXHAUSTED;
-    return grpc::Status(code, started.error().message);
+    return grpc::Status(refusal_status_code(started.error().code), started.error().message);
   }
   if (!started->created) log_.debug("start of a known execution", {{"execution_id", request.execution_id()}});
   to_proto(started->execution->status(), response);
@@ -89,18 +101,21 @@ asio::awaitable<grpc::Status> AgentService::wait(const v1::WaitRequest& request,
 grpc::Status AgentService::cancel(const v1::CancelRequest& request, v1::Execution& response) {
   if (auto problem = execution_id_problem(request.execution_id()))
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *problem);
-  const auto execution = registry_.find(request.execution_id());
-  if (!execution) return not_found(request.execution_id());
-  if (!execution->finished()) log_.info("cancel requested", {{"execution_id", request.execution_id()}});
-  execution->cancel();
-  to_proto(execution->status(), response);
+  if (const auto known = registry_.find(request.execution_id()); known && !known->finished())
+    log_.info("cancel requested", {{"execution_id", request.execution_id()}});
+  const auto execution = registry_.cancel(request.execution_id());
+  if (!execution) {
+    log_.error("cancel failed", {{"execution_id", request.execution_id()}, {"reason", execution.error().message}});
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, execution.error().message);
+  }
+  to_proto((*execution)->status(), response);
   return grpc::Status::OK;
 }
 
 grpc::Status AgentService::not_found(const std::string& execution_id) const {
   return grpc::Status(grpc::StatusCode::NOT_FOUND,
                       "no execution \"" + execution_id + "\" on this agent: never started here, or its result is "
-                      "no longer retained (--retain-finished, --retain-finished-for)");
+                      "no longer retained (--retain-finished, --retain-finished-for, --journal-max-bytes)");
 }
 
 }  // namespace jarvis::agent

@@ -29,6 +29,9 @@ std::optional<std::string> start_request_problem(const v1::StartRequest& request
   if (request.timeout_seconds() > max_timeout_seconds)
     return "timeout_seconds is " + std::to_string(request.timeout_seconds()) + "; the most accepted is " +
            std::to_string(max_timeout_seconds) + " (0 means the agent's --default-timeout)";
+  if (request.resume() && request.dispatched_unix_ms() <= 0)
+    return "dispatched_unix_ms is " + std::to_string(request.dispatched_unix_ms()) +
+           "; a resumed Start (resume = true) must say when the controller dispatched it (ms since the Unix epoch)";
   return std::nullopt;
 }
 

@@ -16,6 +16,7 @@
 #include <grpcpp/client_context.h>
 #include <rapidjson/document.h>
 
+#include "agent_under_test.hpp"
 #include "jarvis.grpc.pb.h"
 #include "support/child_program.hpp"
 #include "support/client_credentials.hpp"
@@ -27,132 +28,11 @@ using namespace std::chrono_literals;
 namespace v1 = jarvis::v1;
 namespace test = jarvis::test;
 
-namespace {
-
-std::string program_path(const char* variable) {
-  const char* path = std::getenv(variable);
-  if (path == nullptr) FAIL(variable << " is not set; run this test through `meson test`");
-  return path;
-}
-
-std::vector<rapidjson::Document> json_lines(const std::string& text) {
-  std::vector<rapidjson::Document> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    rapidjson::Document doc;
-    doc.Parse(line.c_str());
-    if (!doc.HasParseError() && doc.IsObject()) lines.push_back(std::move(doc));
-  }
-  return lines;
-}
-
-bool has_message(const rapidjson::Document& line, const char* message) {
-  return line.HasMember("msg") && line["msg"].IsString() && std::string(line["msg"].GetString()) == message;
-}
-
-int count_lines(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  int lines = 0;
-  for (std::string line; std::getline(in, line);) ++lines;
-  return lines;
-}
-
-struct Reply {
-  grpc::Status status;
-  v1::Execution execution;
-};
-
-class AgentUnderTest {
- public:
-  explicit AgentUnderTest(const std::vector<std::string>& extra_flags = {})
-      : program_(arguments(extra_flags)) {
-    const bool listening = test::eventually(
-        [&] {
-          port_ = listening_port();
-          return port_ != 0 || program_.wait_for_exit(0ms).has_value();
-        },
-        30s);
-    INFO("agent stdout:\n" << program_.standard_output() << "\nagent stderr:\n" << program_.standard_error());
-    REQUIRE(listening);
-    REQUIRE(port_ != 0);
-    stub_ = v1::Agent::NewStub(test::make_agent_channel(target()));
-  }
-
-  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
-  test::ChildProgram& program() { return program_; }
-
-  Reply start(const std::string& id, const std::string& command, std::uint32_t timeout_seconds = 0,
-              std::uint64_t max_output_bytes = 0) {
-    v1::StartRequest request;
-    request.set_execution_id(id);
-    request.set_command(command);
-    request.set_timeout_seconds(timeout_seconds);
-    request.set_max_output_bytes(max_output_bytes);
-    return start(request);
-  }
-
-  Reply start(const v1::StartRequest& request) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + 10s);
-    Reply reply;
-    reply.status = stub_->Start(&context, request, &reply.execution);
-    return reply;
-  }
-
-  Reply wait(const std::string& id, std::uint32_t max_wait_ms) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(max_wait_ms) + 10s);
-    v1::WaitRequest request;
-    request.set_execution_id(id);
-    request.set_max_wait_ms(max_wait_ms);
-    Reply reply;
-    reply.status = stub_->Wait(&context, request, &reply.execution);
-    return reply;
-  }
-
-  Reply cancel(const std::string& id) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + 10s);
-    v1::CancelRequest request;
-    request.set_execution_id(id);
-    Reply reply;
-    reply.status = stub_->Cancel(&context, request, &reply.execution);
-    return reply;
-  }
-
-  Reply wait_until_finished(const std::string& id, std::chrono::seconds limit = 60s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    Reply reply;
-    do {
-      reply = wait(id, 5000);
-    } while (reply.status.ok() && reply.execution.state() == v1::STATE_RUNNING &&
-             std::chrono::steady_clock::now() < deadline);
-    return reply;
-  }
-
- private:
-  static std::vector<std::string> arguments(const std::vector<std::string>& extra_flags) {
-    // Plaintext, asked for explicitly: this suite is about processes; mutual TLS is tested with the
-    // controller's client (test/controller/agent_client_process_test.cpp) and in test/e2e/test_security.py.
-    std::vector<std::string> argv = {program_path("JARVIS_BIN"), "--role=agent", "--listen=127.0.0.1:0",
-                                     "--host-root=/", "--node-name=test-node", "--insecure"};
-    argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
-    return argv;
-  }
-
-  int listening_port() const {
-    for (const auto& line : json_lines(program_.standard_output()))
-      if (has_message(line, "agent listening") && line.HasMember("port") && line["port"].IsInt())
-        return line["port"].GetInt();
-    return 0;
-  }
-
-  test::ChildProgram program_;
-  int port_ = 0;
-  std::unique_ptr<v1::Agent::Stub> stub_;
-};
-
-}  // namespace
+using test::AgentUnderTest;
+using test::count_lines;
+using test::has_message;
+using test::json_lines;
+using test::program_path;
 
 TEST_CASE("the agent runs a command and reports its whole result", "[agent][grpc]") {
   AgentUnderTest agent;
@@ -197,7 +77,7 @@ TEST_CASE("Start with a known id returns that execution and never runs the comma
   CHECK(count_lines(file) == 1);
 }
 
-TEST_CASE("Wait fetches or long-polls, Cancel stops, unknown ids are NOT_FOUND", "[agent][grpc]") {
+TEST_CASE("Wait fetches or long-polls, Cancel stops, Wait of an unknown id is NOT_FOUND", "[agent][grpc]") {
   AgentUnderTest agent;
   REQUIRE(agent.start("sleeper", "sleep 1000").status.ok());
 
@@ -221,7 +101,6 @@ TEST_CASE("Wait fetches or long-polls, Cancel stops, unknown ids are NOT_FOUND",
   const auto unknown_wait = agent.wait("never-started", 0);
   CHECK(unknown_wait.status.error_code() == grpc::StatusCode::NOT_FOUND);
   CHECK_THAT(unknown_wait.status.error_message(), Catch::Contains("never-started"));
-  CHECK(agent.cancel("never-started").status.error_code() == grpc::StatusCode::NOT_FOUND);
   CHECK(agent.wait("bad id", 0).status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
 }
 
@@ -370,12 +249,26 @@ TEST_CASE("the agent adopts and collects processes that escaped a command's proc
 
 TEST_CASE("an address already in use is a clear start-up failure", "[agent][cli]") {
   AgentUnderTest first;
-  test::ChildProgram second(
-      {program_path("JARVIS_BIN"), "--role=agent", "--listen=" + first.target(), "--host-root=/", "--insecure"});
+  test::TemporaryDirectory state_dir;
+  test::ChildProgram second({program_path("JARVIS_BIN"), "--role=agent", "--listen=" + first.target(),
+                             "--host-root=/", "--insecure", "--state-dir=" + state_dir.path().string()});
   const auto exit = second.wait_for_exit(30s);
   REQUIRE(exit.has_value());
   CHECK(exit->status == 1);
   CHECK_THAT(second.standard_output(), Catch::Contains("agent could not listen"));
+}
+
+TEST_CASE("a state directory that cannot be created is a clear start-up failure", "[agent][cli]") {
+  test::TemporaryDirectory tmp;
+  const auto not_a_directory = tmp.path() / "file";
+  std::ofstream(not_a_directory) << "x";
+  const std::string state_dir = (not_a_directory / "state").string();
+  const auto run = test::run_program({program_path("JARVIS_BIN"), "--role=agent", "--listen=127.0.0.1:0",
+                                      "--host-root=/", "--insecure", "--state-dir=" + state_dir});
+  CHECK(run.status == 1);
+  CHECK_THAT(run.standard_output, Catch::Contains("agent cannot keep its journal") &&
+                                      Catch::Contains("cannot create the state directory " + state_dir +
+                                                      " (--state-dir, where the agent keeps its journal): Not a directory"));
 }
 
 TEST_CASE("jarvis --help exits 0 and documents the agent flags", "[agent][cli]") {
@@ -383,7 +276,7 @@ TEST_CASE("jarvis --help exits 0 and documents the agent flags", "[agent][cli]")
   CHECK(run.status == 0);
   for (const auto* flag : {"--listen", "--host-root", "--node-name", "--max-output-bytes", "--max-concurrent",
                            "--retain-finished", "--retain-finished-for", "--kill-grace-period", "--default-timeout",
-                           "--insecure", "--tls-dir", "--tls-refresh-interval"})
+                           "--insecure", "--tls-dir", "--tls-refresh-interval", "--state-dir", "--journal-max-bytes"})
     CHECK_THAT(run.standard_output, Catch::Contains(flag));
 }
 
@@ -401,6 +294,7 @@ TEST_CASE("an unknown role or a bad agent flag exits 2 with one line naming the 
       {{"--role=agent", "--kill-grace-period=abc"}, "--kill-grace-period"},
       {{"--role=agent", "--host-root=/does/not/exist"}, "--host-root"},
       {{"--role=agent", "--tls-refresh-interval=0"}, "--tls-refresh-interval"},
+      {{"--role=agent", "--journal-max-bytes=1000"}, "--journal-max-bytes"},
       {{"--role=controller", "--cert-lifetime=5s"}, "--cert-lifetime"},
       {{"--role=controller", "--cert-lifetime=ninety days"}, "--cert-lifetime"},
   };
@@ -438,7 +332,7 @@ TEST_CASE("jarvis-agentctl prints the Execution as one JSON line", "[agent][agen
   CHECK(fetched.status == 0);
   CHECK_THAT(fetched.standard_output, Catch::Contains("\"STATE_FAILED\""));
 
-  const auto missing = test::run_program({agentctl, "--target", agent.target(), "--insecure", "cancel", "--id", "nope"});
+  const auto missing = test::run_program({agentctl, "--target", agent.target(), "--insecure", "wait", "--id", "nope"});
   CHECK(missing.status == 1);
   CHECK_THAT(missing.standard_error, Catch::Contains("NOT_FOUND"));
   CHECK(missing.standard_output.empty());

@@ -1,18 +1,28 @@
-// The registry with real executions: idempotent start, the concurrency bound, retention, shutdown.
+// The registry with real executions and a real journal: idempotent start, the concurrency bound, retention
+// (which moves the journal's horizon), resumed starts, tombstones, shutdown.
+#include <sys/resource.h>
+
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 
+#include "agent/execution_journal.hpp"
+#include "agent/execution_proto.hpp"
 #include "agent/execution_registry.hpp"
 #include "support/run_until.hpp"
 #include "support/temporary_directory.hpp"
 
 using namespace std::chrono_literals;
 using jarvis::agent::ExecutionEnvironment;
+using jarvis::agent::ExecutionJournal;
 using jarvis::agent::ExecutionRegistry;
 using jarvis::agent::ExecutionSpec;
 using jarvis::agent::ExecutionState;
@@ -22,13 +32,42 @@ namespace test = jarvis::test;
 
 namespace {
 
-struct Harness {
-  explicit Harness(RegistryLimits limits = {})
-      : registry(io.get_executor(), ExecutionEnvironment{.host_root = "/", .node_name = "test-node", .kill_grace_period = 1s}, limits, log) {}
+std::unique_ptr<ExecutionJournal> open_journal(const std::filesystem::path& state_dir, jarvis::Logger& log,
+                                               std::uint64_t max_bytes = jarvis::agent::default_journal_max_bytes) {
+  auto journal = ExecutionJournal::open(state_dir, max_bytes, log);
+  REQUIRE(journal.ok());
+  return std::move(journal.value());
+}
 
+struct Harness {
+  explicit Harness(RegistryLimits limits = {},
+                   std::uint64_t journal_max_bytes = jarvis::agent::default_journal_max_bytes)
+      : limits(limits), journal_max_bytes(journal_max_bytes) {
+    open();
+  }
+
+  // What a new agent on the same state directory finds (every execution must have finished).
+  void restart() {
+    REQUIRE(registry->running() == 0);
+    registry.reset();
+    journal.reset();
+    open();
+  }
+
+  void open() {
+    journal = open_journal(state_dir.path(), log, journal_max_bytes);
+    registry.emplace(io.get_executor(),
+                     ExecutionEnvironment{.host_root = "/", .node_name = "test-node", .kill_grace_period = 1s},
+                     limits, *journal, log);
+  }
+
+  RegistryLimits limits;
+  std::uint64_t journal_max_bytes;
+  test::TemporaryDirectory state_dir;
   boost::asio::io_context io;
   jarvis::Logger log{jarvis::LogLevel::info, stderr};
-  ExecutionRegistry registry;
+  std::unique_ptr<ExecutionJournal> journal;
+  std::optional<ExecutionRegistry> registry;
 
   static ExecutionSpec spec(std::string id, std::string command) {
     ExecutionSpec spec;
@@ -39,7 +78,7 @@ struct Harness {
   }
 
   void run_until_idle() {
-    REQUIRE(test::run_until(io, [&] { return registry.running() == 0; }, 30s));
+    REQUIRE(test::run_until(io, [&] { return registry->running() == 0; }, 30s));
   }
 };
 
@@ -58,16 +97,16 @@ TEST_CASE("starting a known id again never runs the command a second time", "[re
   const auto file = tmp.path() / "runs";
   const std::string command = "echo ran >> '" + file.string() + "'; sleep 1";
 
-  auto first = h.registry.start(Harness::spec("once", command));
+  auto first = h.registry->start(Harness::spec("once", command));
   REQUIRE(first.ok());
   CHECK(first->created);
-  auto while_running = h.registry.start(Harness::spec("once", command));
+  auto while_running = h.registry->start(Harness::spec("once", command));
   REQUIRE(while_running.ok());
   CHECK_FALSE(while_running->created);
   CHECK(while_running->execution == first->execution);
 
   h.run_until_idle();
-  auto after_finish = h.registry.start(Harness::spec("once", "echo something else >> '" + file.string() + "'"));
+  auto after_finish = h.registry->start(Harness::spec("once", "echo something else >> '" + file.string() + "'"));
   REQUIRE(after_finish.ok());
   CHECK_FALSE(after_finish->created);
   CHECK(after_finish->execution->status().state == ExecutionState::succeeded);
@@ -78,32 +117,37 @@ TEST_CASE("starting a known id again never runs the command a second time", "[re
 
 TEST_CASE("beyond max_running new starts are refused until one finishes", "[registry]") {
   Harness h(RegistryLimits{.max_running = 2});
-  REQUIRE(h.registry.start(Harness::spec("a", "sleep 1000")).ok());
-  REQUIRE(h.registry.start(Harness::spec("b", "sleep 1000")).ok());
-  CHECK(h.registry.running() == 2);
+  REQUIRE(h.registry->start(Harness::spec("a", "sleep 1000")).ok());
+  REQUIRE(h.registry->start(Harness::spec("b", "sleep 1000")).ok());
+  CHECK(h.registry->running() == 2);
 
-  auto refused = h.registry.start(Harness::spec("c", "echo c"));
+  auto refused = h.registry->start(Harness::spec("c", "echo c"));
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code == static_cast<int>(StartRefusal::too_many_running));
   CHECK(refused.error().message ==
         "node test-node is already running 2 executions, the most it runs at once (--max-concurrent); retry later");
-  CHECK(h.registry.find("c") == nullptr);
-  CHECK(h.registry.start(Harness::spec("a", "sleep 1000")).ok());  // a known id is still answered
+  CHECK(h.registry->find("c") == nullptr);
+  CHECK(h.registry->start(Harness::spec("a", "sleep 1000")).ok());  // a known id is still answered
 
-  h.registry.find("a")->cancel();
-  REQUIRE(test::run_until(h.io, [&] { return h.registry.running() == 1; }, 10s));
-  auto accepted = h.registry.start(Harness::spec("c", "echo c"));
+  h.registry->find("a")->cancel();
+  REQUIRE(test::run_until(h.io, [&] { return h.registry->running() == 1; }, 10s));
+  auto accepted = h.registry->start(Harness::spec("c", "echo c"));
   REQUIRE(accepted.ok());
   CHECK(accepted->created);
-  h.registry.find("b")->cancel();
+  h.registry->find("b")->cancel();
   h.run_until_idle();
 }
 
 TEST_CASE("a start that fails is retained and does not count as running", "[registry]") {
   test::TemporaryDirectory tmp;
+  test::TemporaryDirectory state_dir;
   boost::asio::io_context io;
   jarvis::Logger log{jarvis::LogLevel::info, stderr};
-  ExecutionRegistry registry(io.get_executor(), ExecutionEnvironment{.host_root = tmp.path().string(), .node_name = "test-node", .kill_grace_period = 1s}, {}, log);
+  auto journal = open_journal(state_dir.path(), log);
+  ExecutionRegistry registry(
+      io.get_executor(),
+      ExecutionEnvironment{.host_root = tmp.path().string(), .node_name = "test-node", .kill_grace_period = 1s}, {},
+      *journal, log);
   auto started = registry.start(Harness::spec("no-shell", "echo hi"));
   REQUIRE(started.ok());
   CHECK(started->execution->status().state == ExecutionState::start_failed);
@@ -115,31 +159,219 @@ TEST_CASE("a start that fails is retained and does not count as running", "[regi
 TEST_CASE("finished results are retained up to a count, oldest forgotten first", "[registry][retention]") {
   Harness h(RegistryLimits{.max_retained_finished = 2});
   for (const auto* id : {"first", "second", "third"}) {
-    REQUIRE(h.registry.start(Harness::spec(id, "true")).ok());
+    REQUIRE(h.registry->start(Harness::spec(id, "true")).ok());
     h.run_until_idle();
   }
-  CHECK(h.registry.find("first") == nullptr);
-  CHECK(h.registry.find("second") != nullptr);
-  CHECK(h.registry.find("third") != nullptr);
-  CHECK(h.registry.retained_finished() == 2);
+  CHECK(h.registry->find("first") == nullptr);
+  CHECK(h.registry->find("second") != nullptr);
+  CHECK(h.registry->find("third") != nullptr);
+  CHECK(h.registry->retained_finished() == 2);
 }
 
 TEST_CASE("finished results are forgotten after the retention time", "[registry][retention]") {
   Harness h(RegistryLimits{.retain_finished_for = 1s});
-  REQUIRE(h.registry.start(Harness::spec("short-lived", "true")).ok());
+  REQUIRE(h.registry->start(Harness::spec("short-lived", "true")).ok());
   h.run_until_idle();
-  CHECK(h.registry.find("short-lived") != nullptr);
-  CHECK(test::eventually([&] { return h.registry.find("short-lived") == nullptr; }, 5s));
+  CHECK(h.registry->find("short-lived") != nullptr);
+  CHECK(test::eventually([&] { return h.registry->find("short-lived") == nullptr; }, 5s));
 }
 
 TEST_CASE("shutdown cancels running executions and refuses new ones", "[registry][shutdown]") {
   Harness h;
-  auto running = h.registry.start(Harness::spec("running", "sleep 1000"));
+  auto running = h.registry->start(Harness::spec("running", "sleep 1000"));
   REQUIRE(running.ok());
-  h.registry.begin_shutdown();
-  auto refused = h.registry.start(Harness::spec("late", "true"));
+  h.registry->begin_shutdown();
+  auto refused = h.registry->start(Harness::spec("late", "true"));
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code == static_cast<int>(StartRefusal::shutting_down));
   h.run_until_idle();
   CHECK(running->execution->status().state == ExecutionState::canceled);
+}
+
+namespace {
+
+std::int64_t now_unix_ms() { return jarvis::agent::unix_ms(std::chrono::system_clock::now()); }
+
+jarvis::agent::StartDispatch resumed(std::int64_t dispatched_unix_ms) {
+  return {.resume = true, .dispatched_unix_ms = dispatched_unix_ms};
+}
+
+}  // namespace
+
+TEST_CASE("a resumed start runs an unknown id only when the journal covers its dispatch", "[registry][journal]") {
+  Harness h;
+  test::TemporaryDirectory tmp;
+  const auto created = h.journal->horizon();
+  CHECK(created.reason == "journal created");
+
+  const auto before =
+      h.registry->start(Harness::spec("before", "echo ran >> '" + (tmp.path() / "before").string() + "'"),
+                        resumed(created.unix_ms));
+  REQUIRE_FALSE(before.ok());
+  CHECK(before.error().code == static_cast<int>(StartRefusal::beyond_journal_horizon));
+  CHECK_THAT(before.error().message,
+             Catch::StartsWith("no record of execution before, and this agent's journal at " +
+                               (h.state_dir.path() / "journal").string() + " only covers executions since ") &&
+                 Catch::Contains("(journal created)") && Catch::EndsWith("it may have run before; not started again"));
+  CHECK(h.registry->find("before") == nullptr);
+
+  const auto after = h.registry->start(Harness::spec("after", "echo ran >> '" + (tmp.path() / "after").string() + "'"),
+                                       resumed(created.unix_ms + 1));
+  REQUIRE(after.ok());
+  CHECK(after->created);
+  h.run_until_idle();
+  const auto again = h.registry->start(Harness::spec("after", "echo again"), resumed(created.unix_ms + 1));
+  REQUIRE(again.ok());
+  CHECK_FALSE(again->created);
+  h.run_until_idle();
+  CHECK(count_lines(tmp.path() / "after") == 1);
+  CHECK_FALSE(std::filesystem::exists(tmp.path() / "before"));
+}
+
+TEST_CASE("evictions by count move the horizon; a new registry serves what is kept and refuses a resume of the rest",
+          "[registry][retention][journal]") {
+  Harness h(RegistryLimits{.max_retained_finished = 2});
+  const auto before_first = now_unix_ms();
+  std::vector<std::int64_t> accepted;
+  for (const auto* id : {"first", "second", "third"}) {
+    accepted.push_back(now_unix_ms());
+    REQUIRE(h.registry->start(Harness::spec(id, std::string("echo ") + id)).ok());
+    h.run_until_idle();
+  }
+  REQUIRE(h.registry->find("first") == nullptr);
+  const auto horizon = h.journal->horizon();
+  CHECK(horizon.unix_ms >= accepted[0]);
+  CHECK(horizon.unix_ms <= accepted[1]);
+  CHECK_THAT(horizon.reason, Catch::StartsWith("older records expired"));
+
+  h.restart();
+  CHECK(h.journal->horizon().unix_ms == horizon.unix_ms);
+  CHECK(h.registry->find("first") == nullptr);
+  REQUIRE(h.registry->find("second") != nullptr);
+  CHECK(h.registry->find("second")->status().output == "second\n");
+  CHECK(h.registry->find("third")->status().state == ExecutionState::succeeded);
+  const auto resumed_first = h.registry->start(Harness::spec("first", "echo first"), resumed(before_first));
+  REQUIRE_FALSE(resumed_first.ok());
+  CHECK(resumed_first.error().code == static_cast<int>(StartRefusal::beyond_journal_horizon));
+  CHECK_THAT(resumed_first.error().message, Catch::Contains("older records expired"));
+}
+
+TEST_CASE("evictions by age move the horizon", "[registry][retention][journal]") {
+  Harness h(RegistryLimits{.retain_finished_for = 1s});
+  const auto accepted = now_unix_ms();
+  REQUIRE(h.registry->start(Harness::spec("short-lived", "true")).ok());
+  h.run_until_idle();
+  REQUIRE(test::eventually([&] { return h.registry->find("short-lived") == nullptr; }, 10s));
+  CHECK(h.journal->horizon().unix_ms >= accepted);
+  h.restart();
+  CHECK(h.registry->find("short-lived") == nullptr);
+  CHECK(h.journal->horizon().unix_ms >= accepted);
+}
+
+TEST_CASE("finished results take at most half of the journal's bytes, oldest evicted first",
+          "[registry][retention][journal]") {
+  constexpr std::uint64_t journal_max_bytes = 64 * 1024;
+  Harness h(RegistryLimits{}, journal_max_bytes);
+  const auto before = h.journal->horizon().unix_ms;
+  for (int i = 0; i < 8; ++i) {
+    REQUIRE(h.registry->start(Harness::spec("big-" + std::to_string(i), "head -c 12000 /dev/zero | tr '\\0' x")).ok());
+    h.run_until_idle();
+    CHECK(h.journal->file_bytes() <= journal_max_bytes + 13000);
+  }
+  CHECK(h.registry->retained_finished() == 2);
+  CHECK(h.registry->find("big-5") == nullptr);
+  CHECK(h.registry->find("big-6") != nullptr);
+  CHECK(h.registry->find("big-7")->status().output.size() == 12000);
+  CHECK(h.journal->horizon().unix_ms > before);
+
+  h.restart();
+  CHECK(h.registry->retained_finished() == 2);
+  CHECK(h.registry->find("big-7")->status().output == std::string(12000, 'x'));
+}
+
+TEST_CASE("a cancel of an unknown id leaves a tombstone that no later start runs, across restarts",
+          "[registry][journal]") {
+  Harness h;
+  test::TemporaryDirectory tmp;
+  const auto marker = tmp.path() / "ran";
+  const std::string command = "echo ran >> '" + marker.string() + "'";
+  auto canceled = h.registry->cancel("early");
+  REQUIRE(canceled.ok());
+  CHECK((*canceled)->status().state == ExecutionState::canceled);
+  CHECK((*canceled)->status().reason == "canceled before it started");
+
+  auto fresh = h.registry->start(Harness::spec("early", command));
+  REQUIRE(fresh.ok());
+  CHECK_FALSE(fresh->created);
+  CHECK(fresh->execution->status().state == ExecutionState::canceled);
+  h.restart();
+  auto resumed_start = h.registry->start(Harness::spec("early", command), resumed(now_unix_ms()));
+  REQUIRE(resumed_start.ok());
+  CHECK_FALSE(resumed_start->created);
+  CHECK(resumed_start->execution->status().reason == "canceled before it started");
+  CHECK(resumed_start->execution->status().node_name == "test-node");
+  h.run_until_idle();
+  CHECK_FALSE(std::filesystem::exists(marker));
+}
+
+namespace {
+
+// Until it goes away, regular files this process writes cannot grow beyond `bytes` (writes fail with EFBIG,
+// "File too large"): a journal that cannot be written, as on a full disk, deterministically.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(std::uint64_t bytes) {
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved_) == 0);
+    previous_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limited{.rlim_cur = bytes, .rlim_max = saved_.rlim_max};
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &limited) == 0);
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &saved_);
+    std::signal(SIGXFSZ, previous_handler_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  rlimit saved_{};
+  void (*previous_handler_)(int) = nullptr;
+};
+
+}  // namespace
+
+TEST_CASE("a journal that cannot be written refuses Start and tombstones: nothing runs, nothing is kept",
+          "[registry][journal]") {
+  Harness h;
+  test::TemporaryDirectory tmp;
+  const auto marker = tmp.path() / "ran";
+  const std::string command = "echo ran >> '" + marker.string() + "'";
+  const auto journal_path = (h.state_dir.path() / "journal").string();
+  {
+    // A few bytes of room: the record is partly written, then cut back off.
+    FileSizeLimit limit(h.journal->file_bytes() + 10);
+    const auto refused = h.registry->start(Harness::spec("unrecorded", command));
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == static_cast<int>(StartRefusal::journal_unwritable));
+    CHECK(refused.error().message == "cannot record execution unrecorded in the journal " + journal_path +
+                                         ": File too large; the command was not started");
+    CHECK(h.registry->find("unrecorded") == nullptr);
+    const auto tombstone = h.registry->cancel("not-yet");
+    REQUIRE_FALSE(tombstone.ok());
+    CHECK(tombstone.error().message == "cannot record the cancellation of execution not-yet in the journal " +
+                                           journal_path + ": File too large; retry the Cancel");
+    CHECK(h.registry->find("not-yet") == nullptr);
+  }
+  CHECK(std::filesystem::file_size(journal_path) == h.journal->file_bytes());
+  h.run_until_idle();
+  CHECK_FALSE(std::filesystem::exists(marker));
+
+  const auto started = h.registry->start(Harness::spec("unrecorded", command));
+  REQUIRE(started.ok());
+  CHECK(started->created);
+  h.run_until_idle();
+  CHECK(count_lines(marker) == 1);
+  h.restart();
+  CHECK(h.journal->horizon().reason == "journal created");  // nothing was dropped: the cut-off record left no trace
+  CHECK(h.registry->find("unrecorded")->status().state == ExecutionState::succeeded);
 }

@@ -1,6 +1,7 @@
 // jarvis-agentctl: a tiny gRPC client of the agent for test suites (not installed).
 //
 //   jarvis-agentctl --target HOST:PORT start --id ID --command CMD [--timeout S] [--max-output-bytes N] [--wait]
+//                   [--resume --dispatched-unix-ms MS]
 //   jarvis-agentctl --target HOST:PORT wait --id ID [--max-wait-ms N]
 //   jarvis-agentctl --target HOST:PORT cancel --id ID
 //
@@ -114,6 +115,10 @@ int main(int argc, char** argv) {
   start->add_option("--timeout", timeout_seconds, "seconds; 0 = the agent's default");
   start->add_option("--max-output-bytes", max_output_bytes, "0 = the agent's cap");
   start->add_flag("--wait", wait_for_end, "wait until the execution has finished");
+  bool resume = false;
+  std::int64_t dispatched_unix_ms = 0;
+  start->add_flag("--resume", resume, "a resumed Start: run an unknown id only if the agent's journal covers its dispatch");
+  start->add_option("--dispatched-unix-ms", dispatched_unix_ms, "with --resume: when the execution was dispatched");
 
   auto* wait_command = app.add_subcommand("wait", "Wait (long-poll)");
   std::uint32_t max_wait_ms = 0;
@@ -140,6 +145,8 @@ int main(int argc, char** argv) {
     request.set_command(command);
     request.set_timeout_seconds(timeout_seconds);
     request.set_max_output_bytes(max_output_bytes);
+    request.set_resume(resume);
+    request.set_dispatched_unix_ms(dispatched_unix_ms);
     grpc::Status status = stub->Start(&context, request, &execution);
     while (status.ok() && wait_for_end && execution.state() == jarvis::v1::STATE_RUNNING)
       status = wait(*stub, id, 60'000, execution);

@@ -96,14 +96,18 @@ class NodeFleet:
         process = self._agents.get(name)
         return process.pid if process else None
 
+    def agent_state_dir(self, name):
+        return self.dir / "agents" / f"{name}.state"
+
     def _start_agent_process(self, node):
         if self._transport == "mtls":
             security = ["--tls-dir", self._tls_dir, "--tls-refresh-interval", "1"]
         else:
             security = ["--insecure"]
+        # The node's journal stays across stop_agent()/start_agent(), as the DaemonSet's hostPath does.
         self._agents[node.name] = self._processes.start(f"agent-{node.name}", [
             self._jarvis, "--role=agent", "--listen", f"{node.address}:{self.agent_port}",
-            "--node-name", node.name, "--host-root", "/", *security,
+            "--node-name", node.name, "--host-root", "/", "--state-dir", self.agent_state_dir(node.name), *security,
         ], self.agent_log(node.name))
 
     def _wait_agent_ready(self, node):

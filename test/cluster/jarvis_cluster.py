@@ -242,6 +242,7 @@ class Cluster:
     node = _FromPart("_fleet")
     agent_target = _FromPart("_fleet")
     agent_log = _FromPart("_fleet")
+    agent_state_dir = _FromPart("_fleet")
     agent_pid = _FromPart("_fleet")
     agent_served_certificate = _FromPart("_fleet")
     stop_agent = _FromPart("_fleet")

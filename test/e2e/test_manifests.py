@@ -251,13 +251,15 @@ def test_agent_daemonset_runs_on_every_node_with_the_host_root(installed):
     assert (pod["hostNetwork"], pod["hostPID"], pod["dnsPolicy"]) == (True, True, "ClusterFirstWithHostNet")
     assert pod["automountServiceAccountToken"] is False and pod["serviceAccountName"] == "jarvis-agent"
     assert container["args"] == ["--role=agent", "--listen=0.0.0.0:50051", "--host-root=/host",
-                                 "--tls-dir=/var/run/jarvis/tls"]
+                                 "--tls-dir=/var/run/jarvis/tls", "--state-dir=/var/lib/jarvis"]
     assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}} \
         in container["env"]
     volumes = {v["name"]: v["hostPath"]["path"] if "hostPath" in v else f"secret {v['secret']['secretName']}"
                for v in pod["volumes"]}
     assert {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]} == \
-        {"/host": "/", "/var/run/jarvis/tls": "secret jarvis-agent-tls"}
+        {"/host": "/", "/var/run/jarvis/tls": "secret jarvis-agent-tls", "/var/lib/jarvis": "/var/lib/jarvis"}
+    # The journal is on the node, not in the pod: it outlives agent restarts and upgrades.
+    assert next(v for v in pod["volumes"] if v["name"] == "state")["hostPath"]["type"] == "DirectoryOrCreate"
     # The agents get their own certificate only: never the CA key, which stays in Secret jarvis-ca.
     tls_mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/var/run/jarvis/tls")
     assert tls_mount["readOnly"] is True
