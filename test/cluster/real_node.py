@@ -312,8 +312,8 @@ class RealNodeCluster:
     def _import_images(self):
         pause = build_pause_image(self.dir / "images")
         self.ctr("images", "import", "--snapshotter", "overlayfs", pause)
-        self.ctr("images", "import", "--snapshotter", "overlayfs", "--index-name", "localhost/jarvis:dev",
-                 self.image_archive)
+        # The archive names its image localhost/jarvis:dev (test/image/build.sh).
+        self.ctr("images", "import", "--snapshotter", "overlayfs", self.image_archive)
         listed = self.ctr("images", "list", "--quiet").stdout.split()
         for image in (PAUSE_IMAGE, "localhost/jarvis:dev"):
             if image not in listed:
