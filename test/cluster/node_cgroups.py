@@ -58,6 +58,12 @@ class NodeCgroups:
             raise CgroupError(f"cgroup v1 controllers {sorted(missing)} are not mounted under {CGROUP_MOUNT}: the "
                               "kubelet needs them")
 
+    @staticmethod
+    def existing(prefix):
+        """The names of the subtrees at the top of the hierarchy that start with prefix."""
+        top = CGROUP_MOUNT / "pids" if cgroup_version() == 1 else CGROUP_MOUNT
+        return sorted(d.name for d in top.iterdir() if d.is_dir() and d.name.startswith(prefix))
+
     def directories(self, relative=""):
         """The subtree's (or one of its children's) directory in each hierarchy."""
         return [m / (self.path + "/" + relative).strip("/") for m in self._mount_points]
@@ -99,21 +105,22 @@ class NodeCgroups:
         wait_until(empty, timeout, f"every process in cgroup {self.path} to die", interval=0.1)
 
     def remove(self, timeout=30.0):
-        """Kills what is left in the subtree and removes its directories, deepest first."""
+        """Kills what is left in the subtree and removes its directories, deepest first (runc may be removing
+        some of them at the same time)."""
         self.kill_all(timeout)
         for top in self.directories():
-            if not top.exists():
-                continue
-            for directory in sorted((d for d in top.rglob("*") if d.is_dir()), key=lambda d: len(d.parts),
-                                    reverse=True) + [top]:
-                wait_until(lambda: _rmdir(directory), timeout, f"cgroup {directory} to be removable", interval=0.1)
+            wait_until(lambda: _remove_tree(top), timeout, f"cgroup {top} to be removable", interval=0.1)
+
+
+def _remove_tree(top):
+    """Removes the cgroup directory top and those below it; False while one is still busy."""
+    for directory, _, _ in os.walk(top, topdown=False):
+        _rmdir(Path(directory))
+    return not top.exists()
 
 
 def _rmdir(directory):
     try:
         directory.rmdir()
-    except FileNotFoundError:
-        pass
     except OSError:
-        return False  # still busy: a process is leaving it
-    return True
+        pass  # gone already, or still busy: a process is leaving it (the caller retries)

@@ -67,6 +67,11 @@ class NodeNamespaces:
         return _READY in log_path.read_text(errors="replace")
 
     @property
+    def holder(self):
+        """The process holding the namespaces open: the node lives as long as it does."""
+        return self._holder
+
+    @property
     def net_path(self):
         return f"/proc/{self._holder.pid}/ns/net"
 

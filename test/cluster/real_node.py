@@ -22,7 +22,6 @@ import base64
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import ssl
@@ -32,7 +31,7 @@ from pathlib import Path
 
 from cluster_kubeconfig import write_kubeconfig
 from cluster_pki import CertificateAuthority, create_service_account_keys
-from cluster_process import ManagedProcess, kill_recorded, last_lines
+from cluster_process import ManagedProcess, kill_recorded, last_lines, process_start_time
 from deadline import wait_until
 from node_cgroups import NodeCgroups
 from node_config import write_cni_config, write_containerd_config, write_kubelet_config
@@ -45,6 +44,10 @@ NAMESPACE = "jarvis"
 OVERLAY = Path(__file__).resolve().parent / "real_node_overlay"
 NODE_BUILD_SCRIPT = Path(__file__).resolve().parent / "upstream" / "build_node.sh"
 MARKER_FILE = "jarvis-real-node.json"
+# A node's cgroup subtree is named after the process holding its namespaces (pid and start time): when that
+# process is gone, so is the node, and what is left in the subtree belongs to a run killed before its
+# tear-down (a killed test run's pods and shims outlive it: they are not its children).
+CGROUP_PREFIX = "jarvis-real-node-"
 # Fixed ports: they are the network namespace's own, so no other cluster or host service can hold them.
 ETCD_PORT, ETCD_PEER_PORT = 2379, 2380
 APISERVER_PORT = 6443
@@ -64,6 +67,18 @@ def node_binaries(build_timeout=3600):
     if result.returncode != 0:
         raise RealNodeError(f"{NODE_BUILD_SCRIPT} failed with status {result.returncode} (its output is above)")
     return Path(result.stdout.strip().splitlines()[-1])
+
+
+def sweep_abandoned_nodes(timeout=30.0):
+    """Kills what is left of every real node whose namespace holder is gone and removes its cgroups; returns
+    their names."""
+    swept = []
+    for name in NodeCgroups.existing(CGROUP_PREFIX):
+        owner = re.fullmatch(re.escape(CGROUP_PREFIX) + r"(\d+)-(\d+)", name)
+        if owner and process_start_time(int(owner[1])) != int(owner[2]):
+            NodeCgroups(name).remove(timeout)
+            swept.append(name)
+    return swept
 
 
 def down_real_node_dir(directory, timeout=30.0):
@@ -111,7 +126,7 @@ class RealNodeCluster:
         self.timeout = timeout
         self._binaries = binaries
         self._node_binaries = kube_node_binaries
-        self._cgroups = NodeCgroups(f"jarvis-real-node-{secrets.token_hex(4)}")
+        self._cgroups = None  # named once the namespaces' holder runs
         self._namespaces = NodeNamespaces(self._process)
         self._processes = {}
         self.pki = self.dir / "pki"
@@ -136,6 +151,7 @@ class RealNodeCluster:
         what failed; down() removes it."""
         started = time.monotonic()
         down_real_node_dir(self.dir)
+        sweep_abandoned_nodes()
         for program in ("containerd", "runc", "ctr", "nsenter", "unshare"):
             if not shutil.which(program):
                 raise RealNodeError(f"{program} not found: the real node needs Debian's containerd, runc and "
@@ -151,7 +167,8 @@ class RealNodeCluster:
             node_dir = self._node_binaries or node_binaries()
             self.kubectl_path = binaries.kubectl
             self._make_credentials()
-            self._namespaces.start(self.dir, self.dir / "logs" / "namespaces.log", self.timeout)
+            holder = self._namespaces.start(self.dir, self.dir / "logs" / "namespaces.log", self.timeout).holder
+            self._cgroups = NodeCgroups(f"{CGROUP_PREFIX}{holder.pid}-{process_start_time(holder.pid)}")
             self._start("etcd", [
                 binaries.etcd, "--name=real-node", f"--data-dir={self.dir / 'etcd-data'}",
                 f"--listen-client-urls=http://127.0.0.1:{ETCD_PORT}",
@@ -188,14 +205,15 @@ class RealNodeCluster:
         kubelet = self._processes.pop("kubelet", None)
         if kubelet:
             kubelet.stop(signal.SIGKILL)
-        if self.dir.exists():
+        if self._cgroups:
             self._cgroups.kill_all()
         # Then containerd, the control plane and last the network namespace's holder, newest first.
         for name in reversed(list(self._processes)):
             self._processes.pop(name).stop(signal.SIGKILL)
 
     def _write_marker(self):
-        state = {"pid_of_creator": os.getpid(), "cgroup": self._cgroups.name, "node": REAL_NODE,
+        state = {"pid_of_creator": os.getpid(), "cgroup": self._cgroups.name if self._cgroups else None,
+                 "node": REAL_NODE,
                  "node_ip": NODE_IP, "admin_kubeconfig": str(self.admin_kubeconfig)}
         (self.dir / MARKER_FILE).write_text(json.dumps(state, indent=2) + "\n")
 
