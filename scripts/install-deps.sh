@@ -14,8 +14,8 @@ packages=(
   rapidjson-dev libcli11-dev catch2 libyaml-cpp-dev
   busybox-static procps iproute2 python3 python3-pytest
 )
-# Container-image test suite only.
-image_packages=(buildah debootstrap)
+# Container-image suite and the real-node tests only (the node's container runtime and CNI plugins).
+image_packages=(buildah debootstrap containerd runc containernetworking-plugins)
 
 want=("${packages[@]}")
 if (($# > 0)) && [[ $1 != --list ]]; then

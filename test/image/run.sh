@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# The container-image suite (slow; CI runs it): builds Containerfile offline with Debian's buildah and proves
-# the image is complete by running jarvis out of it with chroot.
-#   1. A Debian 12 base: a debootstrap tarball (cached by test/image/debian_base.sh) imported into a private
-#      buildah storage under the name the Containerfile's FROM uses, docker.io/library/debian:bookworm.
-#   2. buildah bud --isolation chroot --storage-driver vfs --pull=never: no registry, no container engine.
+# The container-image suite (slow; CI runs it): checks the image Containerfile builds offline with Debian's
+# buildah, and proves it is complete by running jarvis out of it with chroot.
+#   1. The image: the OCI archive test/image/build.sh writes (buildah bud --isolation chroot --pull=never on a
+#      debootstrap Debian 12 base; no registry, no container engine). JARVIS_IMAGE_ARCHIVE names an archive
+#      already built (scripts/test.sh builds it once, for this suite and the real-node tests); without it
+#      this suite builds one.
+#   2. The archive imported into a private buildah storage.
 #   3. The image's configuration, its contents, `jarvis --version` as the image's user, and an agent round
 #      trip: the image's agent, chrooted into the image with the host's root at /host exactly as the
 #      DaemonSet mounts it, runs a command sent by jarvis-agentctl.
 # Prints "ok - CHECK" or "not ok - CHECK" per check, then "N passed, N failed"; exits non-zero on any failure.
 # Needs root (debootstrap, chroot, mount namespaces). Everything it starts or creates is removed on exit.
-# Environment: JARVIS_AGENTCTL (default build/test/agent/jarvis-agentctl), JARVIS_CACHE_DIR, JARVIS_DEBIAN_MIRROR.
+# Environment: JARVIS_IMAGE_ARCHIVE, JARVIS_AGENTCTL (default build/test/agent/jarvis-agentctl),
+# JARVIS_CACHE_DIR, JARVIS_DEBIAN_MIRROR.
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 here=$repo/test/image
 agentctl=${JARVIS_AGENTCTL:-$repo/build/test/agent/jarvis-agentctl}
-base_name=docker.io/library/debian:bookworm
+archive=${JARVIS_IMAGE_ARCHIVE:-}
 chroot=$(command -v chroot)
 image_name=localhost/jarvis:dev
 
@@ -53,18 +56,15 @@ finish() {
   exit 1
 }
 
-import_debian_base() {
-  local tarball ctr
-  tarball=$("$here/debian_base.sh") || return 1
-  echo "base tarball: $tarball ($(du -h "$tarball" | cut -f1))"
-  ctr=$(bah from scratch) || return 1
-  bah add "$ctr" "$tarball" / &&
-    bah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd bash "$ctr" &&
-    bah commit --quiet --rm "$ctr" "$base_name"
+build_archive() {
+  archive=$work/jarvis-image.tar
+  "$here/build.sh" "$archive"
 }
 
-build_image() {
-  bah bud --isolation chroot --pull=never --layers=false -f "$repo/Containerfile" -t "$image_name" "$repo"
+import_archive() {
+  local id
+  id=$(bah pull --quiet "oci-archive:$archive") || return 1
+  bah tag "$id" "$image_name"
 }
 
 # The roles come from the manifests' args: the image has an entrypoint and no default arguments.
@@ -122,8 +122,10 @@ agent_round_trip() {
   unshare --mount --propagation private --fork "$here/agent_round_trip.sh" "$mnt" "$agentctl" "$work"
 }
 
-check "Debian 12 base image imported as $base_name" import_debian_base || finish
-check "buildah bud --isolation chroot --storage-driver vfs --pull=never" build_image || finish
+if [[ -z $archive ]]; then
+  check "test/image/build.sh: buildah bud --isolation chroot --storage-driver vfs --pull=never" build_archive || finish
+fi
+check "OCI archive $(basename "$archive") imported as $image_name" import_archive || finish
 check "image entrypoint is [\"jarvis\"], no default arguments, user 65532" image_config_is_right
 check "image mounted" mount_image || finish
 check "image holds only jarvis, its shared libraries and the loader" image_holds_only_jarvis_and_its_libraries
