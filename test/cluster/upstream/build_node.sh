@@ -22,7 +22,6 @@ if complete; then
   exit 0
 fi
 
-command -v go >/dev/null || { echo "build_node.sh: the Go toolchain (go >= 1.24) is required to build the kubelet" >&2; exit 1; }
 mkdir -p "$cache_root"
 exec 9>"$cache_root/.$key.lock"
 flock 9
@@ -34,6 +33,10 @@ tmp=$(mktemp -d "$cache_root/.building-$key.XXXXXX")
 chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 
+# The same Go as build.sh: the PATH's when new enough, else the pinned toolchain fetched into the cache.
+go=$(bash "$here/go-toolchain.sh")
+export PATH="$(dirname "$go"):$PATH" GOTOOLCHAIN=local
+unset GOROOT
 echo "build_node.sh: building ${programs[*]} $KUBERNETES_VERSION into $dest (first run only, takes minutes)" >&2
 start=$SECONDS
 # Static like the release binaries: the kubelet needs no cgo for containerd (CRI over gRPC), cgroups or mounts.
