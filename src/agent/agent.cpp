@@ -24,6 +24,7 @@
 #include "agent/grpc_service.hpp"
 #include "agent/orphan_reaper.hpp"
 #include "agent/start_request_validation.hpp"
+#include "common/coro.hpp"
 #include "tls/grpc_credentials.hpp"
 #include "tls/identities.hpp"
 #include "tls/tls_directory.hpp"
@@ -244,7 +245,7 @@ int run(const AgentOptions& options, Logger& log) {
   asio::co_spawn(io, serve_until_stopped(*server, registry, orphan_reaper, log),
                  [&](std::exception_ptr failure) {
                    clean = !failure;
-                   if (failure) log.error("agent shutdown failed");
+                   if (failure) log.error("agent shutdown failed", {{"error", jarvis::describe(failure)}});
                  });
   io.run();
   log.info("agent stopped");

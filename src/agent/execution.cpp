@@ -18,6 +18,7 @@
 
 #include "agent/child_environment.hpp"
 #include "agent/process_spawner.hpp"
+#include "common/coro.hpp"
 
 namespace jarvis::agent {
 
@@ -216,13 +217,7 @@ void Execution::stop(StopCause cause) {
 }
 
 void Execution::abandon(std::exception_ptr failure) {
-  try {
-    std::rethrow_exception(failure);
-  } catch (const std::exception& e) {
-    internal_error_ = e.what();
-  } catch (...) {
-    internal_error_ = "unknown exception";
-  }
+  internal_error_ = jarvis::describe(failure);
   log_.error("execution supervision failed", {{"execution_id", spec_.id}, {"error", internal_error_}});
   if (finished()) return;
   if (!shell_reaped_) {

@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 
 #include "agent/start_request_validation.hpp"
+#include "common/coro.hpp"
 #include "tls/grpc_credentials.hpp"
 
 namespace jarvis::agent {
@@ -50,7 +51,7 @@ grpc::ServerUnaryReactor* AgentService::Wait(grpc::CallbackServerContext* contex
     asio::co_spawn(executor_, wait(*request, *response),
                    [this, reactor](std::exception_ptr failure, grpc::Status status) {
                      if (!failure) return reactor->Finish(status);
-                     log_.error("Wait failed inside the agent");
+                     log_.error("Wait failed inside the agent", {{"error", jarvis::describe(failure)}});
                      reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "the agent failed to wait"));
                    });
   });

@@ -8,6 +8,7 @@ import json
 import os
 import random
 import signal
+import subprocess
 import time
 
 import pytest
@@ -69,7 +70,7 @@ def agent_wait(cluster, agentctl, node, execution_id):
 
 
 def check_one_line_per_execution(workdir, expected_ids):
-    files = {p.name: p.read_text().splitlines() for p in workdir.iterdir()}
+    files = {p.name: p.read_text().splitlines() for p in workdir.iterdir() if p.is_file() and p.name != "gate"}
     assert sorted(files) == sorted(expected_ids), "ran where it should not, or not where it should"
     for name, lines in files.items():
         assert lines == [name], f"{name} ran {len(lines)} times"
@@ -173,3 +174,41 @@ def test_first_agent_call_after_a_restart_succeeds(fleet, workdir):
     assert "could not start execution" not in log
     assert '"msg":"start failed, retrying"' not in log
     assert "TLS credentials are not ready" not in log
+
+
+def test_full_journal_disk_refuses_the_start_and_reports_the_node_failed(fleet, workdir):
+    """The node's state directory on a small tmpfs, filled up: the agent refuses Start (nothing runs
+    unrecorded) and the controller reports the node StartFailed with the agent's message."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    node = "kind-worker7"
+    state_dir = fleet.agent_state_dir(node)
+    fleet.stop_agent(node)
+    saved = workdir / "saved-state"
+    os.rename(state_dir, saved)
+    state_dir.mkdir(mode=0o700)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(state_dir)], check=True)
+    try:
+        fleet.start_agent(node)
+        filler = state_dir / "filler"
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+                    f.flush()
+            except OSError:
+                pass
+        name = "disk-full"
+        apply(fleet, command_object(name, f'echo ran >> {workdir}/"$JARVIS_EXECUTION_ID"', selector={
+            "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]}))
+        obj = wait_for_phase(fleet, name, timeout=90)
+        result = node_results(obj)[node]
+        assert (result["phase"], result["reason"]) == ("Failed", "StartFailed"), result
+        assert "journal" in result["message"] and "No space left on device" in result["message"], result
+        assert not list(workdir.glob("*.g1.*")), "the command ran although it could not be recorded"
+    finally:
+        fleet.stop_agent(node)
+        subprocess.run(["umount", str(state_dir)], check=False)
+        state_dir.rmdir()
+        os.rename(saved, state_dir)
+        fleet.start_agent(node)
