@@ -140,8 +140,9 @@ Plan plan(const PlanInput& in) {
     case FinalizerStage::add: p.action = Plan::Action::add_finalizer; return p;
     case FinalizerStage::cleanup:
       p.action = Plan::Action::finalize;
-      if (status.observed_generation == meta->generation && !status.finished())
-        p.cancels = unfinished(status, in.cluster->agents);
+      // Whatever generation the status records: the API server bumps metadata.generation when it sets
+      // deletionTimestamp, so the recorded executions belong to an older generation by now.
+      if (!status.finished()) p.cancels = unfinished(status, in.cluster->agents);
       return p;
     case FinalizerStage::apply: break;
   }

@@ -458,7 +458,8 @@ TEST_CASE("deleting a running Command cancels on the agents, then removes the fi
   c.reconcile();
   c.cache = f.api.snapshot();
   const std::string running = serialize((*c.cache)["status"]);
-  f.api.store(1, "sleep 100", true, /*deleting=*/true, running);
+  // As the API server does: setting deletionTimestamp bumps metadata.generation.
+  f.api.store(2, "sleep 100", true, /*deleting=*/true, running);
   c.cache = f.api.snapshot();
   CHECK(c.reconcile() == ReconcileResult::done());
   CHECK(f.agents.cancels.size() == 3);

@@ -49,10 +49,10 @@ def workdir(tmp_path):
     return tmp_path
 
 
-def marker_command(workdir, generation_text):
+def marker_command(workdir, generation_text, linger_tenths):
     """Appends the execution id to a file named after it, then lingers briefly so kills land mid-run."""
     return (f'echo "$JARVIS_EXECUTION_ID" >> {workdir}/"$JARVIS_EXECUTION_ID"; '
-            f'echo {generation_text}; sleep 0.$(( $(date +%N) % 9 + 1 ))')
+            f'echo {generation_text}; sleep 0.{linger_tenths}')
 
 
 def restart_controller(cluster):
@@ -88,7 +88,8 @@ def test_controller_sigkilled_at_random_points_runs_every_generation_exactly_onc
             name = names[round_number % len(names)]
             existing = get_command(fleet, name)
             generation_text = f"r{round_number}"
-            apply(fleet, command_object(name, marker_command(workdir, generation_text), timeout_seconds=120))
+            apply(fleet, command_object(name, marker_command(workdir, generation_text, rng.randint(1, 9)),
+                                        timeout_seconds=120))
             # A random point of the run: before the dispatch write, between it and the Starts, or mid-run.
             time.sleep(rng.uniform(0.0, 1.5))
             restart_controller(fleet)
@@ -190,14 +191,13 @@ def test_full_journal_disk_refuses_the_start_and_reports_the_node_failed(fleet, 
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(state_dir)], check=True)
     try:
         fleet.start_agent(node)
-        filler = state_dir / "filler"
-        with open(filler, "wb") as f:
-            try:
+        try:  # the journal may already have taken the space
+            with open(state_dir / "filler", "wb") as f:
                 while True:
                     f.write(b"\0" * 4096)
                     f.flush()
-            except OSError:
-                pass
+        except OSError:
+            pass
         name = "disk-full"
         apply(fleet, command_object(name, f'echo ran >> {workdir}/"$JARVIS_EXECUTION_ID"', selector={
             "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]}))
