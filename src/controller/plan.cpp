@@ -41,6 +41,7 @@ Plan dispatch(const Command& cmd, const CommandStatus& previous, const ClusterVi
   Plan p;
   p.action = Plan::Action::update;
   p.dispatching = true;
+  p.dispatched_at = now;
   p.supersede_all_but = cmd.meta.generation;
   // A new generation supersedes what the previous one still runs, whether this process or an earlier one
   // started it.
@@ -116,12 +117,12 @@ Plan progress(const std::string& key, const Command& cmd, const CommandStatus& c
     p.status = std::move(next);
   }
   if (p.status || !p.executions.empty()) p.action = Plan::Action::update;
+  // Read conservatively: an unreadable time is the epoch, which an agent without the record refuses (Lost).
+  p.dispatched_at = parse_rfc3339(current.start_time).value_or(Clock::time_point{});
   return p;
 }
 
-}  // namespace
-
-Plan plan(const PlanInput& in) {
+Plan decide(const PlanInput& in, std::optional<CommandMeta>& meta_read, std::optional<CommandSpec>& spec_read) {
   Plan p;
   if (in.object == nullptr) {
     // Gone without our finalizer (e.g. deleted while no controller ran and the finalizer was removed by
@@ -134,12 +135,14 @@ Plan plan(const PlanInput& in) {
     p.problem = meta.error().message;
     return p;
   }
+  meta_read = *meta;
   const CommandStatus status = parse_status(*in.object);
   switch (finalizer_stage(*meta)) {
     case FinalizerStage::released: p.action = Plan::Action::forget; return p;
     case FinalizerStage::add: p.action = Plan::Action::add_finalizer; return p;
     case FinalizerStage::cleanup:
       p.action = Plan::Action::finalize;
+      if (auto spec = parse_command_spec(*in.object)) spec_read = std::move(*spec);  // its timeout bounds cancels
       // Whatever generation the status records: the API server bumps metadata.generation when it sets
       // deletionTimestamp, so the recorded executions belong to an older generation by now.
       if (!status.finished()) p.cancels = unfinished(status, in.cluster->agents);
@@ -148,9 +151,21 @@ Plan plan(const PlanInput& in) {
   }
   auto spec = parse_command_spec(*in.object);
   if (!spec) return invalid_spec(*meta, status, spec.error().message, in.now);
+  spec_read = *spec;
   const Command command{std::move(*meta), std::move(*spec)};
   if (status.observed_generation != command.meta.generation) return dispatch(command, status, *in.cluster, in.now);
   return progress(in.key, command, status, *in.cluster, *in.executions, in.now);
+}
+
+}  // namespace
+
+Plan plan(const PlanInput& in) {
+  std::optional<CommandMeta> meta;
+  std::optional<CommandSpec> spec;
+  Plan p = decide(in, meta, spec);
+  if (meta) p.meta = std::move(*meta);
+  p.spec = std::move(spec);
+  return p;
 }
 
 jarvis::v1::StartRequest start_request(const Command& command, const ExecutionOrder& order,

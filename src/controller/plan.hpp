@@ -80,6 +80,12 @@ struct Plan {
     update,          // write `status`, then start `executions`, post `events`, send `cancels`
   };
   Action action = Action::nothing;
+  // The Command as read, for every action but nothing/forget (spec only when it is usable), so carrying the
+  // plan out parses nothing again.
+  CommandMeta meta;
+  std::optional<CommandSpec> spec;
+  // When the status recorded the dispatch of `executions` (resumed Starts send it to the agent).
+  std::chrono::system_clock::time_point dispatched_at;
   std::optional<CommandStatus> status;
   std::vector<ExecutionOrder> executions;
   std::vector<EventSpec> events;

@@ -1,6 +1,6 @@
 #include "controller/reconciler.hpp"
 
-#include "common/time_format.hpp"
+#include "common/limits.hpp"
 #include "kube/object.hpp"
 
 namespace jarvis::controller {
@@ -19,8 +19,7 @@ std::string_view result_name(const ReconcileResult& r) {
 }
 
 // How long a superseded or deleted execution may still be running: its timeout, plus the agent's kill grace.
-std::chrono::milliseconds cancel_horizon(const rapidjson::Value& object) {
-  auto spec = parse_command_spec(object);
+std::chrono::milliseconds cancel_horizon(const std::optional<CommandSpec>& spec) {
   const std::uint32_t timeout = spec ? spec->timeout_seconds : limits::max_timeout_seconds;
   return std::chrono::seconds(timeout) + std::chrono::minutes(1);
 }
@@ -65,17 +64,15 @@ asio::awaitable<ReconcileResult> Reconciler::carry_out(const std::string& key, c
       co_return ReconcileResult::done();
 
     case Plan::Action::add_finalizer: {
-      const auto meta = parse_command_meta(*object);
-      if (auto added = co_await api_.set_finalizer(*meta, true); !added)
+      if (auto added = co_await api_.set_finalizer(p.meta, true); !added)
         co_return on_write_failure(added.error(), "add the finalizer", key, log_);
       co_return ReconcileResult::done();  // the watch brings the object back and it is reconciled again
     }
 
     case Plan::Action::finalize: {
-      const auto meta = parse_command_meta(*object);
-      co_await canceller_.cancel_and_wait(key, p.cancels, cancel_horizon(*object));
+      co_await canceller_.cancel_and_wait(key, p.cancels, cancel_horizon(p.spec));
       trackers_.stop(key);
-      if (auto removed = co_await api_.set_finalizer(*meta, false); !removed)
+      if (auto removed = co_await api_.set_finalizer(p.meta, false); !removed)
         co_return on_write_failure(removed.error(), "remove the finalizer", key, log_);
       trackers_.forget(key);
       log_.info("command deleted; finalizer removed", {{"command", key}});
@@ -85,7 +82,7 @@ asio::awaitable<ReconcileResult> Reconciler::carry_out(const std::string& key, c
     case Plan::Action::update: break;
   }
 
-  const auto meta = parse_command_meta(*object);
+  const CommandMeta& meta = p.meta;
   if (p.supersede_all_but) {
     trackers_.stop(key, *p.supersede_all_but);
     trackers_.forget(key);
@@ -94,22 +91,19 @@ asio::awaitable<ReconcileResult> Reconciler::carry_out(const std::string& key, c
   if (p.status) {
     // Durable first: once this write succeeds, its Dispatched nodes count as dispatched for this generation
     // and its finished nodes as reported, whatever happens to this process.
-    if (auto written = co_await api_.write_status(*object, *meta, *p.status); !written)
+    if (auto written = co_await api_.write_status(*object, meta, *p.status); !written)
       co_return on_write_failure(written.error(), "write status", key, log_);
   }
   for (const auto& id : p.recorded) trackers_.mark_recorded(key, id);
-  if (!p.cancels.empty()) canceller_.cancel(key, p.cancels, cancel_horizon(*object));
+  if (!p.cancels.empty()) canceller_.cancel(key, p.cancels, cancel_horizon(p.spec));
 
-  const CommandStatus& status = p.status ? *p.status : parse_status(*object);
   if (p.dispatching) {
-    log_.info("dispatching command", {{"command", key}, {"uid", meta->uid}, {"generation", meta->generation},
-                                      {"targeted", status.targeted}, {"dispatched", p.executions.size()},
+    log_.info("dispatching command", {{"command", key}, {"uid", meta.uid}, {"generation", meta.generation},
+                                      {"targeted", p.status->targeted}, {"dispatched", p.executions.size()},
                                       {"superseded_cancels", p.cancels.size()}});
   }
   if (!p.executions.empty()) {
-    const auto spec = parse_command_spec(*object);
-    const Command command{*meta, *spec};
-    const auto dispatched = parse_rfc3339(status.start_time).value_or(std::chrono::system_clock::time_point{});
+    const Command command{meta, *p.spec};
     for (const auto& order : p.executions) {
       if (order.resume)
         log_.info("resuming dispatched execution", {{"command", key}, {"node", order.node},
@@ -120,18 +114,18 @@ asio::awaitable<ReconcileResult> Reconciler::carry_out(const std::string& key, c
       run.address = order.address;
       run.execution_id = order.execution_id;
       run.timeout_seconds = command.spec.timeout_seconds;
-      run.start = start_request(command, order, options_.max_output_bytes, dispatched);
-      trackers_.start(meta->generation, std::move(run));
+      run.start = start_request(command, order, options_.max_output_bytes, p.dispatched_at);
+      trackers_.start(meta.generation, std::move(run));
     }
   }
   for (const auto& event : p.events) {
-    if (auto posted = co_await api_.post_event(*meta, event); !posted) {
+    if (auto posted = co_await api_.post_event(meta, event); !posted) {
       log_.warn("could not record event", {{"command", key}, {"reason", event.reason},
                                            {"error", posted.error().message}});
     }
   }
   if (p.status && p.status->finished() && !p.dispatching) {
-    log_.info("command finished", {{"command", key}, {"generation", meta->generation},
+    log_.info("command finished", {{"command", key}, {"generation", meta.generation},
                                    {"phase", to_string(*p.status->phase)}, {"succeeded", p.status->succeeded},
                                    {"failed", p.status->failed}});
   }
