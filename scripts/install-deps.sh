@@ -8,7 +8,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential pkg-config meson ninja-build git ca-certificates
+  build-essential pkg-config meson ninja-build ccache git ca-certificates
   libboost1.81-dev libssl-dev openssl
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   rapidjson-dev libcli11-dev catch2 libyaml-cpp-dev

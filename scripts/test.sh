@@ -18,7 +18,17 @@ cd "$repo"
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 
-stage() { printf '\n=== %s ===\n' "$*"; }
+stage() { printf '\n=== %s (at %d s) ===\n' "$*" "$SECONDS"; }
+
+# One compiler cache for every build of the suite (plain, ASan, and the image's build stage, which mounts it),
+# kept beside the upstream binaries. Compilations run from build directories with relative paths and the
+# directory is not hashed, so clean clones in different places and the image's /src share their objects.
+cache_root=${JARVIS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/jarvis}
+if [[ -z "${CCACHE_DISABLE:-}" ]]; then
+  export CCACHE_DIR="$cache_root/ccache"
+  mkdir -p "$CCACHE_DIR"
+  printf 'hash_dir = false\nmax_size = 8G\n' >"$CCACHE_DIR/ccache.conf"
+fi
 
 stage "dependencies"
 JARVIS_WITH_IMAGE_TOOLS=1 bash scripts/install-deps.sh || { echo "install-deps failed"; echo "0 passed, 1 failed"; exit 1; }
@@ -89,4 +99,5 @@ if [[ "${JARVIS_SKIP_IMAGE:-0}" != 1 ]]; then
 fi
 
 stage "summary"
+echo "whole run: $SECONDS s"
 /usr/bin/python3 scripts/summarize_tests.py "$results"

@@ -9,7 +9,7 @@
 #   2. buildah bud --isolation chroot --storage-driver vfs --pull=never: no registry, no container engine.
 #   3. buildah push to oci-archive:ARCHIVE, the image named localhost/jarvis:dev inside.
 # Needs root (debootstrap, chroot). Its buildah storage is temporary and removed on exit.
-# Environment: JARVIS_CACHE_DIR, JARVIS_DEBIAN_MIRROR (for debian_base.sh).
+# Environment: JARVIS_CACHE_DIR, JARVIS_DEBIAN_MIRROR (for debian_base.sh); CCACHE_DIR (mounted at /ccache).
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then
@@ -39,7 +39,12 @@ bah add "$base" "$tarball" /
 bah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd bash "$base"
 bah commit --quiet --rm "$base" "$base_name" >/dev/null
 
-bah bud --isolation chroot --pull=never --layers=false -f "$repo/Containerfile" -t "$image_name" "$repo" >&2
+# The compiler cache of scripts/test.sh (CCACHE_DIR), when there is one, serves the build stage's compiles.
+ccache_mount=()
+if [[ -n "${CCACHE_DIR:-}" && -d "${CCACHE_DIR}" && -z "${CCACHE_DISABLE:-}" ]]; then
+  ccache_mount=(--volume "$CCACHE_DIR:/ccache")
+fi
+bah bud --isolation chroot --pull=never --layers=false "${ccache_mount[@]}" -f "$repo/Containerfile" -t "$image_name" "$repo" >&2
 mkdir -p "$(dirname "$archive")"
 rm -f "$archive" "$archive.tmp"
 bah push --quiet "$image_name" "oci-archive:$archive.tmp:$image_name" >&2
