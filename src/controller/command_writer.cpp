@@ -52,7 +52,7 @@ asio::awaitable<Status> CommandWriter::set_finalizer(const CommandMeta& meta, bo
 }
 
 asio::awaitable<Status> CommandWriter::post_event(const CommandMeta& meta, const EventSpec& event) {
-  co_return outcome(co_await api_.request(verb::post, "/api/v1/namespaces/" + meta.ns + "/events",
+  co_return outcome(co_await events_.request(verb::post, "/api/v1/namespaces/" + meta.ns + "/events",
                                           event_json(meta, event, std::chrono::system_clock::now())));
 }
 

@@ -1,5 +1,7 @@
 // CommandApi over the Kubernetes API client: PUT .../commands/NAME/status, a merge patch of
-// metadata.finalizers carrying the resourceVersion (so it is conditional), POST .../events.
+// metadata.finalizers carrying the resourceVersion (so it is conditional), POST .../events. Events go through
+// a client of their own (its own rate limit and connections), so a fleet's worth of events never holds up the
+// status writes that dispatch and record executions.
 #pragma once
 
 #include "controller/command_api.hpp"
@@ -9,7 +11,7 @@ namespace jarvis::controller {
 
 class CommandWriter final : public CommandApi {
  public:
-  explicit CommandWriter(kube::Client& api) : api_(api) {}
+  CommandWriter(kube::Client& api, kube::Client& events) : api_(api), events_(events) {}
 
   boost::asio::awaitable<Status> write_status(const rapidjson::Value& object, const CommandMeta& meta,
                                               const CommandStatus& status) override;
@@ -18,6 +20,7 @@ class CommandWriter final : public CommandApi {
 
  private:
   kube::Client& api_;
+  kube::Client& events_;
 };
 
 }  // namespace jarvis::controller

@@ -57,11 +57,20 @@ void add_flags(CLI::App& app, ControllerOptions& o) {
       ->group(g)
       ->capture_default_str()
       ->check(CLI::Range(1, 65535));
-  app.add_option("--kube-api-qps", o.kube_api_qps, "controller: sustained API requests per second")
+  app.add_option("--kube-api-qps", o.kube_api_qps, "controller: sustained API requests per second (all but Event creations, see --kube-api-event-qps)")
       ->group(g)
       ->capture_default_str()
       ->check(CLI::Range(0.1, 10000.0));
   app.add_option("--kube-api-burst", o.kube_api_burst, "controller: API request burst")
+      ->group(g)
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--kube-api-event-qps", o.kube_api_event_qps,
+                 "controller: sustained Event creations per second (a budget of their own, beside --kube-api-qps)")
+      ->group(g)
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 10000.0));
+  app.add_option("--kube-api-event-burst", o.kube_api_event_burst, "controller: Event creation burst")
       ->group(g)
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
@@ -130,11 +139,20 @@ kube::ClientOptions client_options(const ControllerOptions& o) {
   return c;
 }
 
+kube::ClientOptions event_client_options(const ControllerOptions& o) {
+  kube::ClientOptions c;
+  c.qps = o.kube_api_event_qps;
+  c.burst = o.kube_api_event_burst;
+  c.max_idle_connections = ReconcilerOptions{}.event_concurrency;  // one per event in flight, kept open
+  return c;
+}
+
 struct Controller {
   Controller(asio::io_context& io, const ControllerOptions& o, kube::ClusterConfig config, Logger& log)
       : log(log),
         default_agent_port(o.agent_port),
-        api(io.get_executor(), std::move(config), client_options(o), log),
+        api(io.get_executor(), config, client_options(o), log),
+        events_api(io.get_executor(), std::move(config), event_client_options(o), log),
         nodes(api, resource("/api/v1/nodes"), log),
         agent_slices(api,
                      resource("/apis/discovery.k8s.io/v1/namespaces/" + o.agent_namespace + "/endpointslices",
@@ -143,7 +161,7 @@ struct Controller {
         queue(io.get_executor()),
         certificates(api, certificate_settings(o), log),
         agents(io.get_executor(), log, transport_security(o)),
-        writer(api),
+        writer(api, events_api),
         reconciler(io.get_executor(), writer, agents, [this](const std::string& key) { return lookup(key); },
                    [this]() -> const ClusterView& { return cluster_view(); },
                    [this](const std::string& key) { queue.add(key); }, reconciler_options(o), log) {
@@ -207,6 +225,7 @@ struct Controller {
   Logger& log;
   std::uint16_t default_agent_port;
   kube::Client api;
+  kube::Client events_api;  // Events only: their own rate limit and connections
   kube::Informer nodes;
   kube::Informer agent_slices;
   std::vector<std::unique_ptr<kube::Informer>> commands;

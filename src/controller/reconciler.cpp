@@ -1,5 +1,6 @@
 #include "controller/reconciler.hpp"
 
+#include "common/concurrently.hpp"
 #include "common/limits.hpp"
 #include "kube/object.hpp"
 
@@ -38,6 +39,15 @@ Reconciler::Reconciler(asio::any_io_executor executor, CommandApi& api, AgentApi
 
 asio::awaitable<ReconcileResult> Reconciler::reconcile(const std::string& key) {
   const kube::Object object = commands_(key);
+  if (object) {
+    // The cache still holds the version our last status write replaced: planning on it would only earn a 409.
+    // The watch brings our write (or anything newer) and queues the key again.
+    const auto over = written_over_.find(key);
+    if (over != written_over_.end() && over->second == kube::resource_version(*object)) {
+      log_.debug("cache behind our status write; waiting for the watch", {{"command", key}});
+      co_return ReconcileResult::done();
+    }
+  }
   Plan decided = plan(PlanInput{key, object.get(), &cluster_(), &trackers_, std::chrono::system_clock::now()});
   const ReconcileResult r = co_await carry_out(key, object, std::move(decided));
   if (log_.enabled(LogLevel::debug)) {
@@ -54,13 +64,13 @@ asio::awaitable<ReconcileResult> Reconciler::carry_out(const std::string& key, c
       if (!p.problem.empty()) log_.error("ignoring malformed Command", {{"command", key}, {"error", p.problem}});
       if (p.stop_trackers) {
         trackers_.stop(key);
-        trackers_.forget(key);
+        forget(key);
       }
       co_return ReconcileResult::done();
 
     case Plan::Action::forget:
       trackers_.stop(key);
-      trackers_.forget(key);
+      forget(key);
       co_return ReconcileResult::done();
 
     case Plan::Action::add_finalizer: {
@@ -74,7 +84,7 @@ asio::awaitable<ReconcileResult> Reconciler::carry_out(const std::string& key, c
       trackers_.stop(key);
       if (auto removed = co_await api_.set_finalizer(p.meta, false); !removed)
         co_return on_write_failure(removed.error(), "remove the finalizer", key, log_);
-      trackers_.forget(key);
+      forget(key);
       log_.info("command deleted; finalizer removed", {{"command", key}});
       co_return ReconcileResult::done();
     }
@@ -89,10 +99,14 @@ asio::awaitable<ReconcileResult> Reconciler::carry_out(const std::string& key, c
   }
   if (!p.problem.empty()) log_.warn("command has an invalid spec", {{"command", key}, {"error", p.problem}});
   if (p.status) {
+    if (const auto wait = status_wait(key, p); wait > std::chrono::steady_clock::duration::zero())
+      co_return ReconcileResult::after(std::chrono::ceil<std::chrono::milliseconds>(wait));  // re-planned then
     // Durable first: once this write succeeds, its Dispatched nodes count as dispatched for this generation
     // and its finished nodes as reported, whatever happens to this process.
     if (auto written = co_await api_.write_status(*object, meta, *p.status); !written)
       co_return on_write_failure(written.error(), "write status", key, log_);
+    last_status_write_[key] = std::chrono::steady_clock::now();
+    written_over_[key] = std::string(kube::resource_version(*object));
   }
   for (const auto& id : p.recorded) trackers_.mark_recorded(key, id);
   if (!p.cancels.empty()) canceller_.cancel(key, p.cancels, cancel_horizon(p.spec));
@@ -118,18 +132,37 @@ asio::awaitable<ReconcileResult> Reconciler::carry_out(const std::string& key, c
       trackers_.start(meta.generation, std::move(run));
     }
   }
-  for (const auto& event : p.events) {
-    if (auto posted = co_await api_.post_event(meta, event); !posted) {
-      log_.warn("could not record event", {{"command", key}, {"reason", event.reason},
-                                           {"error", posted.error().message}});
-    }
-  }
+  co_await for_each_concurrently(p.events, options_.event_concurrency,
+                                 [&](const EventSpec& event) { return post_event(key, meta, event); });
   if (p.status && p.status->finished() && !p.dispatching) {
     log_.info("command finished", {{"command", key}, {"generation", meta.generation},
                                    {"phase", to_string(*p.status->phase)}, {"succeeded", p.status->succeeded},
                                    {"failed", p.status->failed}});
   }
   co_return ReconcileResult::done();
+}
+
+asio::awaitable<void> Reconciler::post_event(const std::string& key, const CommandMeta& meta,
+                                             const EventSpec& event) {
+  if (auto posted = co_await api_.post_event(meta, event); !posted) {
+    log_.warn("could not record event", {{"command", key}, {"reason", event.reason},
+                                         {"error", posted.error().message}});
+  }
+}
+
+std::chrono::steady_clock::duration Reconciler::status_wait(const std::string& key, const Plan& p) const {
+  if (p.dispatching || !p.executions.empty() || !p.cancels.empty() || p.supersede_all_but) return {};
+  const auto last = last_status_write_.find(key);
+  if (last == last_status_write_.end()) return {};
+  const auto spacing = std::min<std::chrono::steady_clock::duration>(
+      options_.status_spacing_per_node * static_cast<std::int64_t>(p.status->targeted), options_.status_spacing_max);
+  return last->second + spacing - std::chrono::steady_clock::now();
+}
+
+void Reconciler::forget(const std::string& key) {
+  trackers_.forget(key);
+  last_status_write_.erase(key);
+  written_over_.erase(key);
 }
 
 void Reconciler::stop() {

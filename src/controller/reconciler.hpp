@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -25,6 +26,14 @@ namespace jarvis::controller {
 
 struct ReconcilerOptions {
   std::uint64_t max_output_bytes = 64 * 1024;  // asked of agents; events show up to 16 KiB of it
+  // Events of one reconcile posted at once (each after its result is in status). Matches the event client's
+  // kept-open connections.
+  std::size_t event_concurrency = 16;
+  // Every status write rewrites the whole object (about 200 bytes per node), so on a big fleet results are
+  // gathered: a write that only records results waits until this long per targeted node has passed since
+  // the Command's previous write, at most status_spacing_max. Dispatching and cancelling never wait.
+  std::chrono::microseconds status_spacing_per_node{500};
+  std::chrono::milliseconds status_spacing_max{1000};
   TrackerTiming tracker;
   CancelTiming cancel;
 };
@@ -51,6 +60,10 @@ class Reconciler {
 
  private:
   boost::asio::awaitable<ReconcileResult> carry_out(const std::string& key, const kube::Object& object, Plan plan);
+  // How long a status write of `p` should still wait to gather more results (zero: write now).
+  std::chrono::steady_clock::duration status_wait(const std::string& key, const Plan& p) const;
+  boost::asio::awaitable<void> post_event(const std::string& key, const CommandMeta& meta, const EventSpec& event);
+  void forget(const std::string& key);
 
   CommandApi& api_;
   CommandLookup commands_;
@@ -59,6 +72,8 @@ class Reconciler {
   Logger& log_;
   TrackerSet trackers_;
   Canceller canceller_;
+  std::map<std::string, std::chrono::steady_clock::time_point> last_status_write_;
+  std::map<std::string, std::string> written_over_;  // resourceVersion our last status write replaced
 };
 
 }  // namespace jarvis::controller

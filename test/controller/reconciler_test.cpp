@@ -4,6 +4,8 @@
 // under resync, conflicts, restarts with Dispatched nodes, spec changes and deletion mid-run.
 #include <catch2/catch.hpp>
 
+#include <thread>
+
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -211,15 +213,20 @@ std::string id_of(std::int64_t generation, const std::string& node) {
 
 // One controller process: a reconciler with its own trackers, over the shared API and agents.
 struct Controller {
-  Controller(asio::io_context& io, ScriptedApi& api, ScriptedAgents& agents, ClusterView& cluster)
+  // status_spacing: ReconcilerOptions::status_spacing_per_node; none by default, so results are written as soon
+  // as they are planned and the cases stay deterministic.
+  Controller(asio::io_context& io, ScriptedApi& api, ScriptedAgents& agents, ClusterView& cluster,
+             std::chrono::microseconds status_spacing = {})
       : io(io),
         log(std::getenv("JARVIS_TEST_DEBUG") ? LogLevel::debug : LogLevel::error, stderr),
         reconciler(io.get_executor(), api, agents, [this](const std::string&) { return cache; },
                    [&cluster]() -> const ClusterView& { return cluster; },
-                   [this](const std::string& key) { requeued.push_back(key); }, options(), log) {}
+                   [this](const std::string& key) { requeued.push_back(key); }, options(status_spacing), log) {}
 
-  static ReconcilerOptions options() {
+  static ReconcilerOptions options(std::chrono::microseconds status_spacing) {
     ReconcilerOptions o;
+    o.status_spacing_per_node = status_spacing;
+    o.status_spacing_max = std::chrono::seconds(10);
     o.tracker.retry_backoff = std::chrono::milliseconds(1);
     o.tracker.max_retry_backoff = std::chrono::milliseconds(2);
     o.tracker.wait_poll = std::chrono::milliseconds(200);
@@ -315,8 +322,16 @@ TEST_CASE("dispatch writes every target Dispatched before any Start, and runs ea
   CHECK(count(f.journal, "start ") == 3);
   for (const auto& start : f.agents.starts) CHECK_FALSE(start.resume());
 
-  SECTION("a resync of the object dispatch was decided on conflicts and starts nothing again") {
-    CHECK(c.reconcile() == ReconcileResult::after(kConflictRequeue));
+  SECTION("a resync of the object dispatch was decided on (the cache behind our write) starts nothing again") {
+    CHECK(c.reconcile() == ReconcileResult::done());  // waits for the watch: no write, so no 409 either
+    CHECK(f.api.conflicts == 0);
+    CHECK(f.api.statuses.size() == 1);
+    CHECK(count(f.journal, "start ") == 3);
+  }
+  SECTION("a stale object that is not the one we wrote over still conflicts and starts nothing again") {
+    Controller other(f.io, f.api, f.agents, f.cluster);  // another process: it never wrote this Command
+    other.cache = c.cache;
+    CHECK(other.reconcile() == ReconcileResult::after(kConflictRequeue));
     CHECK(f.api.conflicts == 1);
     CHECK(count(f.journal, "start ") == 3);
   }
@@ -346,6 +361,37 @@ TEST_CASE("dispatch writes every target Dispatched before any Start, and runs ea
     CHECK(count(f.journal, "resume ") == 0);
     for (const char* n : {"n1", "n2", "n3"}) CHECK(f.agents.total_runs(id_of(1, n)) == 1);
   }
+}
+
+TEST_CASE("results soon after a status write are gathered for a later write; dispatch never waits") {
+  Fixture f;
+  // 1 s per targeted node: the three results must wait about 3 s after the dispatch write.
+  Controller c(f.io, f.api, f.agents, f.cluster, std::chrono::seconds(1));
+  f.api.store(1, "echo hi");
+  c.cache = f.api.snapshot();
+  CHECK(c.reconcile() == ReconcileResult::done());  // the dispatch write is not held back
+  REQUIRE(f.api.statuses.size() == 1);
+  CHECK(count(f.journal, "start ") == 3);
+
+  c.cache = f.api.snapshot();
+  for (const char* n : {"n1", "n2", "n3"}) f.agents.finish(id_of(1, n), 0, "ok");
+  run_until(f.io, [&] { return c.requeued.size() >= 3; });
+  const ReconcileResult held = c.reconcile();
+  REQUIRE(held.kind == ReconcileResult::Kind::requeue_after);
+  CHECK(held.delay > std::chrono::milliseconds(0));
+  CHECK(held.delay <= std::chrono::milliseconds(3000));
+  // Nothing of the results went out: no status write, no event (an event never precedes its status).
+  CHECK(f.api.statuses.size() == 1);
+  CHECK(count(f.journal, "event cmd-") == 0);
+
+  // Once the delay it asked for has passed, the same plan is written, then its events.
+  std::this_thread::sleep_for(held.delay);
+  CHECK(c.reconcile() == ReconcileResult::done());
+  CHECK(f.api.statuses.size() == 2);
+  CHECK(f.api.statuses.back().phase == Phase::succeeded);
+  CHECK(index_of(f.journal, "status Succeeded") < index_of(f.journal, "event cmd-n1"));
+  CHECK(count(f.journal, "event cmd-") == 3);
+  for (const char* n : {"n1", "n2", "n3"}) CHECK(f.agents.total_runs(id_of(1, n)) == 1);
 }
 
 TEST_CASE("a failed dispatch write (409, 500) sends no Start") {
