@@ -4,7 +4,8 @@
 #   2. builds kube-apiserver, kubectl and etcd at the pinned versions (cached in ~/.cache/jarvis), and the
 #      real node's kubelet, kube-scheduler and kube-controller-manager (same release, own cache entry),
 #   3. builds jarvis and runs the unit and integration tests (meson test),
-#   4. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs the same tests,
+#   4. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs the same tests (at -O0: the
+#      sanitizers check the same, and it compiles about 4x faster than -O2),
 #   5. builds the container image once with buildah (test/image/build.sh, an OCI archive),
 #   6. runs the end-to-end tests against a real local control plane (pytest, test/e2e), the real-node tests
 #      among them (the image's pods run by a real kubelet and containerd), and the
@@ -64,7 +65,7 @@ build_and_test build || echo '{"name": "build", "result": "FAIL"}' >"$results/bu
 
 stage "build + unit/integration tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  build_and_test build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+  build_and_test build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
   || echo '{"name": "build-asan", "result": "FAIL"}' >"$results/build-asan.testlog.json"
 
 e2e_skip=()
