@@ -255,7 +255,9 @@ TEST_CASE("a call past its deadline gives DEADLINE_EXCEEDED", "[agent_client]") 
   const auto elapsed = Clock::now() - begin;
   REQUIRE_FALSE(waited.ok());
   CHECK(waited.error().code == static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED));
-  CHECK(elapsed >= 300ms);
+  // Not cut short: gRPC measures the deadline on its own clock, which may run a fraction of a millisecond
+  // ahead of steady_clock (299.5 ms was seen under ASan at -O0), hence the margin.
+  CHECK(elapsed >= 250ms);
   CHECK(elapsed < 5s);
 }
 
