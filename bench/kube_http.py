@@ -89,14 +89,21 @@ class Client:
             return json.loads(text) if text else None
 
     def text(self, path):
-        if self._connection is None:
-            self._connection = self._credentials.connect(self._timeout)
-        self._connection.request("GET", path, headers={**self._credentials.headers(), "Accept": "text/plain"})
-        response = self._connection.getresponse()
-        text = response.read().decode()
-        if response.status != 200:
-            raise ApiError("GET", path, response.status, text)
-        return text
+        for attempt in (1, 2):
+            if self._connection is None:
+                self._connection = self._credentials.connect(self._timeout)
+            try:
+                self._connection.request("GET", path, headers={**self._credentials.headers(), "Accept": "text/plain"})
+                response = self._connection.getresponse()
+                text = response.read().decode()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()  # the server closed the idle keep-alive connection: once more on a new one
+                if attempt == 2:
+                    raise
+                continue
+            if response.status != 200:
+                raise ApiError("GET", path, response.status, text)
+            return text
 
     def close(self):
         if self._connection is not None:
