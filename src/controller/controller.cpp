@@ -57,7 +57,8 @@ void add_flags(CLI::App& app, ControllerOptions& o) {
       ->group(g)
       ->capture_default_str()
       ->check(CLI::Range(1, 65535));
-  app.add_option("--kube-api-qps", o.kube_api_qps, "controller: sustained API requests per second (all but Event creations, see --kube-api-event-qps)")
+  app.add_option("--kube-api-qps", o.kube_api_qps,
+                 "controller: sustained API requests per second (all but Event creations, see --kube-api-event-qps)")
       ->group(g)
       ->capture_default_str()
       ->check(CLI::Range(0.1, 10000.0));
@@ -164,7 +165,13 @@ struct Controller {
         writer(api, events_api),
         reconciler(io.get_executor(), writer, agents, [this](const std::string& key) { return lookup(key); },
                    [this]() -> const ClusterView& { return cluster_view(); },
-                   [this](const std::string& key) { queue.add(key); }, reconciler_options(o), log) {
+                   [this](const std::string& key, std::chrono::steady_clock::duration delay) {
+                     if (delay > std::chrono::steady_clock::duration::zero())
+                       queue.add_after(key, delay);
+                     else
+                       queue.add(key);
+                   },
+                   reconciler_options(o), log) {
     if (o.namespaces.empty()) {
       commands.push_back(std::make_unique<kube::Informer>(api, resource("/apis/jarvis.io/v1/commands"), log));
     } else {

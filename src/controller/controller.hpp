@@ -19,7 +19,7 @@ struct ControllerOptions {
   std::uint16_t agent_port = 50051;     // when an EndpointSlice names no port
   double kube_api_qps = 20;               // status, finalizer, list/watch, Secrets
   int kube_api_burst = 40;
-  double kube_api_event_qps = 50;         // Events: a budget of their own (README, "API rate limits")
+  double kube_api_event_qps = 50;         // Events: a budget of their own (README, "Fleet speed")
   int kube_api_event_burst = 100;
   unsigned workers = 4;
   std::uint64_t max_output_bytes = 64 * 1024;

@@ -34,8 +34,9 @@ Reconciler::Reconciler(asio::any_io_executor executor, CommandApi& api, AgentApi
       cluster_(std::move(cluster)),
       options_(options),
       log_(log),
-      trackers_(executor, agents, options.tracker, log, std::move(requeue)),
-      canceller_(executor, agents, options.cancel, log) {}
+      trackers_(executor, agents, options.tracker, log, [this](const std::string& key) { on_result(key); }),
+      canceller_(executor, agents, options.cancel, log),
+      requeue_(std::move(requeue)) {}
 
 asio::awaitable<ReconcileResult> Reconciler::reconcile(const std::string& key) {
   const kube::Object object = commands_(key);
@@ -105,7 +106,7 @@ asio::awaitable<ReconcileResult> Reconciler::carry_out(const std::string& key, c
     // and its finished nodes as reported, whatever happens to this process.
     if (auto written = co_await api_.write_status(*object, meta, *p.status); !written)
       co_return on_write_failure(written.error(), "write status", key, log_);
-    last_status_write_[key] = std::chrono::steady_clock::now();
+    last_status_write_[key] = LastWrite{std::chrono::steady_clock::now(), spacing(*p.status)};
     written_over_[key] = std::string(kube::resource_version(*object));
   }
   for (const auto& id : p.recorded) trackers_.mark_recorded(key, id);
@@ -150,13 +151,23 @@ asio::awaitable<void> Reconciler::post_event(const std::string& key, const Comma
   }
 }
 
+std::chrono::steady_clock::duration Reconciler::spacing(const CommandStatus& status) const {
+  return std::min<std::chrono::steady_clock::duration>(
+      options_.status_spacing_per_node * static_cast<std::int64_t>(status.targeted), options_.status_spacing_max);
+}
+
 std::chrono::steady_clock::duration Reconciler::status_wait(const std::string& key, const Plan& p) const {
   if (p.dispatching || !p.executions.empty() || !p.cancels.empty() || p.supersede_all_but) return {};
   const auto last = last_status_write_.find(key);
   if (last == last_status_write_.end()) return {};
-  const auto spacing = std::min<std::chrono::steady_clock::duration>(
-      options_.status_spacing_per_node * static_cast<std::int64_t>(p.status->targeted), options_.status_spacing_max);
-  return last->second + spacing - std::chrono::steady_clock::now();
+  return last->second.at + last->second.spacing - std::chrono::steady_clock::now();
+}
+
+void Reconciler::on_result(const std::string& key) {
+  std::chrono::steady_clock::duration delay{};
+  if (const auto last = last_status_write_.find(key); last != last_status_write_.end())
+    delay = std::max(delay, last->second.at + last->second.spacing - std::chrono::steady_clock::now());
+  requeue_(key, delay);
 }
 
 void Reconciler::forget(const std::string& key) {

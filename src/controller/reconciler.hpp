@@ -42,9 +42,12 @@ class Reconciler {
  public:
   using CommandLookup = std::function<kube::Object(const std::string& key)>;
   using ClusterLookup = std::function<const ClusterView&()>;
-  using Requeue = std::function<void(const std::string& key)>;
+  // Queues `key` for a reconcile once `delay` has passed (zero: now).
+  using Requeue = std::function<void(const std::string& key, std::chrono::steady_clock::duration delay)>;
 
-  // `requeue(key)` is called when a tracker delivered a result for the Command `key`.
+  // `requeue(key, delay)` is called when a tracker delivered a result for the Command `key`: at once, or, soon
+  // after a status write of a big Command, when that write's spacing ends (so one reconcile gathers every
+  // result that came meanwhile instead of planning the whole Command once per result).
   Reconciler(boost::asio::any_io_executor executor, CommandApi& api, AgentApi& agents, CommandLookup commands,
              ClusterLookup cluster, Requeue requeue, ReconcilerOptions options, Logger& log);
   Reconciler(const Reconciler&) = delete;
@@ -62,6 +65,8 @@ class Reconciler {
   boost::asio::awaitable<ReconcileResult> carry_out(const std::string& key, const kube::Object& object, Plan plan);
   // How long a status write of `p` should still wait to gather more results (zero: write now).
   std::chrono::steady_clock::duration status_wait(const std::string& key, const Plan& p) const;
+  void on_result(const std::string& key);
+  std::chrono::steady_clock::duration spacing(const CommandStatus& status) const;
   boost::asio::awaitable<void> post_event(const std::string& key, const CommandMeta& meta, const EventSpec& event);
   void forget(const std::string& key);
 
@@ -72,7 +77,12 @@ class Reconciler {
   Logger& log_;
   TrackerSet trackers_;
   Canceller canceller_;
-  std::map<std::string, std::chrono::steady_clock::time_point> last_status_write_;
+  struct LastWrite {
+    std::chrono::steady_clock::time_point at;
+    std::chrono::steady_clock::duration spacing;  // until the next write that only records results
+  };
+  std::map<std::string, LastWrite> last_status_write_;
+  Requeue requeue_;
   std::map<std::string, std::string> written_over_;  // resourceVersion our last status write replaced
 };
 

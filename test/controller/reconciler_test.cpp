@@ -221,7 +221,11 @@ struct Controller {
         log(std::getenv("JARVIS_TEST_DEBUG") ? LogLevel::debug : LogLevel::error, stderr),
         reconciler(io.get_executor(), api, agents, [this](const std::string&) { return cache; },
                    [&cluster]() -> const ClusterView& { return cluster; },
-                   [this](const std::string& key) { requeued.push_back(key); }, options(status_spacing), log) {}
+                   [this](const std::string& key, std::chrono::steady_clock::duration delay) {
+                     requeued.push_back(key);
+                     delays.push_back(delay);
+                   },
+                   options(status_spacing), log) {}
 
   static ReconcilerOptions options(std::chrono::microseconds status_spacing) {
     ReconcilerOptions o;
@@ -257,6 +261,7 @@ struct Controller {
   Logger log;
   kube::Object cache;
   std::vector<std::string> requeued;
+  std::vector<std::chrono::steady_clock::duration> delays;  // of each requeue, in order
   Reconciler reconciler;
 };
 
@@ -345,6 +350,7 @@ TEST_CASE("dispatch writes every target Dispatched before any Start, and runs ea
     c.cache = f.api.snapshot();
     for (const char* n : {"n1", "n2", "n3"}) f.agents.finish(id_of(1, n), 0, std::string("out-") + n);
     run_until(f.io, [&] { return c.requeued.size() >= 3; });
+    for (const auto delay : c.delays) CHECK(delay <= std::chrono::steady_clock::duration::zero());  // no spacing
     CHECK(c.reconcile() == ReconcileResult::done());
     const CommandStatus& last = f.api.statuses.back();
     CHECK(last.phase == Phase::succeeded);
@@ -376,6 +382,12 @@ TEST_CASE("results soon after a status write are gathered for a later write; dis
   c.cache = f.api.snapshot();
   for (const char* n : {"n1", "n2", "n3"}) f.agents.finish(id_of(1, n), 0, "ok");
   run_until(f.io, [&] { return c.requeued.size() >= 3; });
+  // Each result asks for its reconcile when the dispatch write's spacing ends, not at once: one plan then
+  // gathers all three.
+  for (const auto delay : c.delays) {
+    CHECK(delay > std::chrono::steady_clock::duration::zero());
+    CHECK(delay <= std::chrono::seconds(3));
+  }
   const ReconcileResult held = c.reconcile();
   REQUIRE(held.kind == ReconcileResult::Kind::requeue_after);
   CHECK(held.delay > std::chrono::milliseconds(0));
