@@ -57,24 +57,23 @@ void add_flags(CLI::App& app, ControllerOptions& o) {
       ->group(g)
       ->capture_default_str()
       ->check(CLI::Range(1, 65535));
-  app.add_option("--kube-api-qps", o.kube_api_qps,
-                 "controller: sustained API requests per second (all but Event creations, see --kube-api-event-qps)")
-      ->group(g)
-      ->capture_default_str()
-      ->check(CLI::Range(0.1, 10000.0));
-  app.add_option("--kube-api-burst", o.kube_api_burst, "controller: API request burst")
-      ->group(g)
-      ->capture_default_str()
-      ->check(CLI::Range(1, 100000));
-  app.add_option("--kube-api-event-qps", o.kube_api_event_qps,
-                 "controller: sustained Event creations per second (a budget of their own, beside --kube-api-qps)")
-      ->group(g)
-      ->capture_default_str()
-      ->check(CLI::Range(0.1, 10000.0));
-  app.add_option("--kube-api-event-burst", o.kube_api_event_burst, "controller: Event creation burst")
-      ->group(g)
-      ->capture_default_str()
-      ->check(CLI::Range(1, 100000));
+  // A client-side rate limit: sustained requests per second and burst.
+  const auto add_rate_limit = [&](const std::string& name, double& qps, int& burst, const std::string& what,
+                                  const std::string& burst_what) {
+    app.add_option("--" + name + "-qps", qps, "controller: sustained " + what)
+        ->group(g)
+        ->capture_default_str()
+        ->check(CLI::Range(0.1, 10000.0));
+    app.add_option("--" + name + "-burst", burst, "controller: " + burst_what)
+        ->group(g)
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000));
+  };
+  add_rate_limit("kube-api", o.kube_api_qps, o.kube_api_burst,
+                 "API requests per second (all but Event creations, see --kube-api-event-qps)", "API request burst");
+  add_rate_limit("kube-api-event", o.kube_api_event_qps, o.kube_api_event_burst,
+                 "Event creations per second (a budget of their own, beside --kube-api-qps)",
+                 "Event creation burst");
   app.add_option("--workers", o.workers, "controller: Commands reconciled concurrently")
       ->group(g)
       ->capture_default_str()

@@ -156,19 +156,19 @@ std::chrono::steady_clock::duration Reconciler::spacing(const CommandStatus& sta
       options_.status_spacing_per_node * static_cast<std::int64_t>(status.targeted), options_.status_spacing_max);
 }
 
-std::chrono::steady_clock::duration Reconciler::status_wait(const std::string& key, const Plan& p) const {
-  if (p.dispatching || !p.executions.empty() || !p.cancels.empty() || p.supersede_all_but) return {};
+std::chrono::steady_clock::duration Reconciler::spacing_left(const std::string& key) const {
   const auto last = last_status_write_.find(key);
   if (last == last_status_write_.end()) return {};
-  return last->second.at + last->second.spacing - std::chrono::steady_clock::now();
+  const auto left = last->second.at + last->second.spacing - std::chrono::steady_clock::now();
+  return std::max(left, std::chrono::steady_clock::duration::zero());
 }
 
-void Reconciler::on_result(const std::string& key) {
-  std::chrono::steady_clock::duration delay{};
-  if (const auto last = last_status_write_.find(key); last != last_status_write_.end())
-    delay = std::max(delay, last->second.at + last->second.spacing - std::chrono::steady_clock::now());
-  requeue_(key, delay);
+std::chrono::steady_clock::duration Reconciler::status_wait(const std::string& key, const Plan& p) const {
+  if (p.dispatching || !p.executions.empty() || !p.cancels.empty() || p.supersede_all_but) return {};
+  return spacing_left(key);
 }
+
+void Reconciler::on_result(const std::string& key) { requeue_(key, spacing_left(key)); }
 
 void Reconciler::forget(const std::string& key) {
   trackers_.forget(key);

@@ -67,6 +67,8 @@ class Reconciler {
   std::chrono::steady_clock::duration status_wait(const std::string& key, const Plan& p) const;
   void on_result(const std::string& key);
   std::chrono::steady_clock::duration spacing(const CommandStatus& status) const;
+  // What is left of the spacing after the Command's last status write (zero when none or over).
+  std::chrono::steady_clock::duration spacing_left(const std::string& key) const;
   boost::asio::awaitable<void> post_event(const std::string& key, const CommandMeta& meta, const EventSpec& event);
   void forget(const std::string& key);
 
