@@ -161,8 +161,9 @@ asio::awaitable<Result<Execution>> unary(CallInFlight<Channel> in_flight, asio::
 
 }  // namespace
 
-AgentClient::AgentClient(asio::any_io_executor executor, Logger& log, const tls::TransportSecurity& security)
-    : executor_(std::move(executor)), log_(log), security_(security) {}
+AgentClient::AgentClient(asio::any_io_executor executor, Logger& log, const tls::TransportSecurity& security,
+                         std::size_t concurrent_starts)
+    : executor_(std::move(executor)), log_(log), security_(security), start_slots_(executor_, concurrent_starts) {}
 
 Status AgentClient::prepare() {
   if (credentials_) return Ok{};
@@ -221,11 +222,17 @@ asio::awaitable<void> AgentClient::close_idle_channels(std::chrono::steady_clock
 
 asio::awaitable<Result<Execution>> AgentClient::start(const std::string& address, jarvis::v1::StartRequest request,
                                                       std::chrono::milliseconds deadline) {
-  return unary(CallInFlight(channel_for(address)), executor_, "Start", address, std::move(request), deadline,
-               [](AsyncAgent* agent, grpc::ClientContext* context, const jarvis::v1::StartRequest* req,
-                  Execution* response, std::function<void(grpc::Status)> done) {
-                 agent->Start(context, req, response, std::move(done));
-               });
+  const auto permit = co_await start_slots_.acquire();
+  if (!permit) {
+    co_return Error{"agent " + address + ": Start " + request.execution_id() + ": CANCELLED: cancelled before it was sent",
+                    static_cast<int>(grpc::StatusCode::CANCELLED)};
+  }
+  co_return co_await unary(CallInFlight(channel_for(address)), executor_, "Start", address, std::move(request),
+                           deadline,
+                           [](AsyncAgent* agent, grpc::ClientContext* context, const jarvis::v1::StartRequest* req,
+                              Execution* response, std::function<void(grpc::Status)> done) {
+                             agent->Start(context, req, response, std::move(done));
+                           });
 }
 
 asio::awaitable<Result<Execution>> AgentClient::wait(const std::string& address, std::string execution_id,

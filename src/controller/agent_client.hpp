@@ -15,6 +15,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <grpcpp/security/credentials.h>
 
+#include "common/async_semaphore.hpp"
 #include "common/log.hpp"
 #include "controller/agent_api.hpp"
 #include "common/result.hpp"
@@ -27,12 +28,18 @@ namespace jarvis::controller {
 // run() return rather than stop() it.
 class AgentClient final : public AgentApi {
  public:
+  // At most this many Start calls at once (the others wait their turn): a Start is what opens a channel, and
+  // each open channel costs about 150 KiB (below), so a 1,000-node dispatch opens them a few dozen at a time.
+  static constexpr std::size_t default_concurrent_starts = 64;
+
   // `security` decides the transport: mutual TLS over its directory (tls/grpc_credentials.hpp), or plaintext.
-  AgentClient(boost::asio::any_io_executor executor, Logger& log, const tls::TransportSecurity& security);
+  AgentClient(boost::asio::any_io_executor executor, Logger& log, const tls::TransportSecurity& security,
+              std::size_t concurrent_starts = default_concurrent_starts);
   AgentClient(const AgentClient&) = delete;
   AgentClient& operator=(const AgentClient&) = delete;
 
-  // `address` is "host:port" as agent_addresses() gives it. If the awaiting coroutine is cancelled, the
+  // `address` is "host:port" as agent_addresses() gives it. A Start may first wait for one of the
+  // `concurrent_starts` slots; its deadline counts from when it is sent. If the awaiting coroutine is cancelled, the
   // RPC is cancelled too and the call completes with CANCELLED; what the agent did meanwhile is unknown.
   // (Asio throws operation_aborted when an already-cancelled coroutine awaits anything, unless it has
   // turned off this_coro::throw_if_cancelled; then these calls complete at once with CANCELLED.)
@@ -83,6 +90,7 @@ class AgentClient final : public AgentApi {
   tls::TransportSecurity security_;
   std::shared_ptr<grpc::ChannelCredentials> credentials_;  // set by prepare()
   std::map<std::string, std::shared_ptr<Channel>> channels_;
+  AsyncSemaphore start_slots_;
 };
 
 }  // namespace jarvis::controller

@@ -118,9 +118,11 @@ constexpr unsigned own_tls_refresh_seconds = 2;
 // After SIGTERM, what is still in flight (a request mid-retry) gets this long to notice before the process
 // stops anyway.
 constexpr auto shutdown_deadline = std::chrono::seconds(10);
-// An agent channel with no call for this long is closed (AgentClient::close_idle_channels): long enough that
-// the calls of one execution (Start, then Wait after Wait) reuse one connection.
-constexpr auto idle_agent_channel = std::chrono::seconds(30);
+// An agent channel with no call for this long is closed (AgentClient::close_idle_channels): the calls of one
+// execution (Start, then Wait after Wait) follow each other closely and share it; a finished one's channel goes
+// soon, so the controller's memory follows the executions in flight, not the fleet (bench/: a channel is
+// about 150 KiB). The next Command to that node reconnects (a TLS handshake, a few ms of CPU).
+constexpr auto idle_agent_channel = std::chrono::seconds(2);
 
 tls::TransportSecurity transport_security(const ControllerOptions& o) {
   return tls::TransportSecurity{
@@ -339,7 +341,7 @@ int run(const ControllerOptions& o, Logger& log) {
   }
   spawn("start workers", start_workers(io, c, tasks, o.workers, o.insecure));
   if (!o.insecure) spawn("certificate renewal", c.certificates.run());
-  spawn("idle agent channels", c.agents.close_idle_channels(idle_agent_channel, idle_agent_channel / 3));
+  spawn("idle agent channels", c.agents.close_idle_channels(idle_agent_channel, idle_agent_channel / 4));
   asio::co_spawn(io, stop_on_signal(io, c, tasks, stops), report_failure(log, "shutdown"));
   io.run();
   log.info("controller stopped");

@@ -37,6 +37,14 @@ class StandInAgent final : public jarvis::v1::Agent::Service {
       std::lock_guard lock(mu_);
       last_start_ = *request;
     }
+    if (request->execution_id().starts_with("held")) {
+      // Counts how many such Starts the server holds at once, each for a moment.
+      const int now = ++starts_held_;
+      for (int seen = most_starts_held_; now > seen && !most_starts_held_.compare_exchange_weak(seen, now);) {
+      }
+      std::this_thread::sleep_for(50ms);
+      --starts_held_;
+    }
     response->set_execution_id(request->execution_id());
     response->set_node_name("n1");
     response->set_state(jarvis::v1::STATE_RUNNING);
@@ -86,6 +94,8 @@ class StandInAgent final : public jarvis::v1::Agent::Service {
     return peers_;
   }
   std::atomic<int> slow_calls_waiting_{0};
+  std::atomic<int> starts_held_{0};
+  std::atomic<int> most_starts_held_{0};
   std::atomic<int> slow_calls_seen_cancelled_{0};
   std::atomic<std::uint32_t> last_max_wait_ms_{0};
 
@@ -336,6 +346,28 @@ TEST_CASE("many concurrent calls on one thread", "[agent_client]") {
     CHECK(calls[i]->result->ok() == (i % 2 == 0));
     CHECK(calls[i]->completed_on == std::this_thread::get_id());
   }
+}
+
+TEST_CASE("at most concurrent_starts Start calls are in flight; the others wait their turn", "[agent_client]") {
+  StandInServer agent;
+  asio::io_context io;
+  jarvis::Logger log(jarvis::LogLevel::warn, stderr);
+  AgentClient client(io.get_executor(), log, jarvis::tls::TransportSecurity::plaintext(), /*concurrent_starts=*/3);
+  std::vector<std::shared_ptr<CallResult>> calls;
+  for (int i = 0; i < 10; ++i) {
+    jarvis::v1::StartRequest request;
+    request.set_execution_id("held-" + std::to_string(i));
+    request.set_command("true");
+    calls.push_back(spawn(io, client.start(agent.address, request, 10s)));
+  }
+  run_until(io, [&] { return std::all_of(calls.begin(), calls.end(), [](const auto& c) { return c->finished; }); },
+            30s);
+  for (const auto& call : calls) {
+    REQUIRE(call->finished);
+    CHECK(call->result->ok());
+  }
+  // gRPC's server runs them on several threads, so without the limit all 10 would overlap.
+  CHECK(agent.agent.most_starts_held_ == 3);
 }
 
 TEST_CASE("a coroutine already cancelled gets CANCELLED without a call", "[agent_client]") {
