@@ -122,7 +122,7 @@ constexpr auto shutdown_deadline = std::chrono::seconds(10);
 // execution (Start, then Wait after Wait) follow each other closely and share it; a finished one's channel goes
 // soon, so the controller's memory follows the executions in flight, not the fleet (bench/: a channel is
 // about 150 KiB). The next Command to that node reconnects (a TLS handshake, a few ms of CPU).
-constexpr auto idle_agent_channel = std::chrono::seconds(2);
+constexpr auto idle_agent_channel = std::chrono::seconds(1);
 
 tls::TransportSecurity transport_security(const ControllerOptions& o) {
   return tls::TransportSecurity{
