@@ -118,31 +118,49 @@ class Watch(threading.Thread):
     def __init__(self, credentials, path, query, resource_version, on_event, timeout_seconds=1800):
         super().__init__(daemon=True)
         self._credentials = credentials
-        self._path = f"{path}?" + urlencode({**query, "watch": "1", "resourceVersion": resource_version,
-                                             "allowWatchBookmarks": "false",
-                                             "timeoutSeconds": str(timeout_seconds)})
+        self._base = path
+        self._query = {**query, "watch": "1", "allowWatchBookmarks": "false", "timeoutSeconds": str(timeout_seconds)}
+        self._resource_version = resource_version
+        self._path = self._path_from(resource_version)
         self._on_event = on_event
         self._connection = None
         self._stopping = False
         self.done = threading.Event()
         self.error = None
 
+    # The API server ends a watch whose reader falls behind (a loaded machine), or at its timeout; the watch
+    # then goes on from the last resourceVersion it saw, as an informer does, this many times at most.
+    MAX_RESUMES = 20
+
+    def _path_from(self, resource_version):
+        return f"{self._base}?" + urlencode({**self._query, "resourceVersion": resource_version})
+
+    def _watch_once(self):
+        """One watch request; True when on_event said done, False when the stream ended first."""
+        self._connection = self._credentials.connect(timeout=None)
+        self._connection.request("GET", self._path, headers=self._credentials.headers())
+        response = self._connection.getresponse()
+        if response.status != 200:
+            raise ApiError("GET", self._path, response.status, response.read().decode())
+        for line in response:
+            now = time.monotonic()
+            event = json.loads(line)
+            if event["type"] == "ERROR":
+                raise ApiError("WATCH", self._path, event["object"].get("code"), json.dumps(event["object"]))
+            self._resource_version = event["object"].get("metadata", {}).get("resourceVersion",
+                                                                              self._resource_version)
+            if self._on_event(event["type"], event["object"], now):
+                return True
+        return False
+
     def run(self):
         try:
-            self._connection = self._credentials.connect(timeout=None)
-            self._connection.request("GET", self._path, headers=self._credentials.headers())
-            response = self._connection.getresponse()
-            if response.status != 200:
-                raise ApiError("GET", self._path, response.status, response.read().decode())
-            for line in response:
-                now = time.monotonic()
-                event = json.loads(line)
-                if event["type"] == "ERROR":
-                    raise ApiError("WATCH", self._path, event["object"].get("code"), json.dumps(event["object"]))
-                if self._on_event(event["type"], event["object"], now):
+            for _ in range(self.MAX_RESUMES + 1):
+                if self._watch_once() or self._stopping:
                     return
-            if not self._stopping:
-                self.error = f"watch {self._path} ended before the condition held"
+                self._connection.close()
+                self._path = self._path_from(self._resource_version)
+            self.error = f"watch {self._path} ended {self.MAX_RESUMES + 1} times before the condition held"
         except Exception as error:  # reported by the caller, which waits on done
             if not self._stopping:
                 self.error = f"watch {self._path}: {error}"
