@@ -284,7 +284,8 @@ def format_row(row):
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nodes", default="10,100,1000", help="fleet sizes, comma-separated (default 10,100,1000)")
+    parser.add_argument("--nodes", default="10,100,1000",
+                        help="fleet sizes, comma-separated, or 0 for none (default 10,100,1000)")
     parser.add_argument("--burst", default="300x20",
                         help="COMMANDSxNODES for the burst scenario, or 0 for none (default 300x20)")
     parser.add_argument("--settings", default="default,raised",
@@ -297,7 +298,7 @@ def parse_args(argv):
                         help="Markdown file the table is written to (default bench/RESULTS.md; - for none)")
     args = parser.parse_args(argv)
     try:
-        args.sizes = [int(n) for n in args.nodes.split(",") if n]
+        args.sizes = [int(n) for n in args.nodes.split(",") if n and int(n) != 0]
         args.burst_shape = None if args.burst in ("0", "") else tuple(int(x) for x in args.burst.split("x"))
         if args.burst_shape is not None and len(args.burst_shape) != 2:
             raise ValueError(args.burst)
