@@ -1,6 +1,8 @@
 #include "controller/controller.hpp"
 
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 
@@ -344,6 +346,20 @@ asio::awaitable<void> start_workers(asio::io_context& io, Controller& c, Tasks& 
   for (unsigned i = 0; i < workers; ++i) asio::co_spawn(io, c.worker(), tasks.handler(c.log, "worker"));
 }
 
+// With --leader-elect: says when the caches hold their first list while this process does not lead (a warm
+// standby, ready to take over).
+asio::awaitable<void> report_standby_synced(Controller& c) {
+  for (;;) {
+    bool synced = true;
+    for (const kube::Informer* informer : c.informers()) synced = synced && informer->has_synced();
+    if (synced) break;
+    const bool slept = co_await sleep_for(std::chrono::milliseconds(20));
+    if (!slept) co_return;
+  }
+  if (!c.elector->leading())
+    c.log.info("caches synced; standing by", {{"identity", c.elector->identity()}, {"nodes", c.nodes.store().size()}});
+}
+
 // Waits for SIGTERM/SIGINT, then stops in order: no more keys handed out, trackers and cancels stopped
 // (executions keep running on the agents; the next controller collects them), background loops cancelled,
 // the reconciles in flight let finish their status and event writes. If something in flight does not notice
@@ -422,18 +438,19 @@ int run(const ControllerOptions& o, Logger& log) {
   const auto leadership_changed = [&](bool leading) {
     if (leading) start_leading();
   };
-  int exit_status = 0;
+  const int exit_status = 0;
   asio::cancellation_signal stop_elector;
   if (c.elector) {
     c.elector->on_change(leadership_changed);
     // The fence (leader_gate.hpp) already refuses every write and Start; stopping the io_context ends the
     // rest at once. The Deployment restarts the process as a standby.
-    c.elector->on_lost([&](const std::string&) {
-      exit_status = 1;
-      c.queue.shut_down();
-      c.reconciler.stop();
-      io.stop();
+    c.elector->on_lost([](const std::string&) {
+      // Exits at once, running nothing more of this process (no pending handler, no destructor): whatever
+      // was in flight is the new leader's to resume (README, "Running two replicas").
+      std::fflush(nullptr);
+      std::_Exit(1);
     });
+    spawn("standby sync report", report_standby_synced(c));
     asio::co_spawn(io, c.elector->run(),
                    asio::bind_cancellation_slot(stop_elector.slot(), report_failure(log, "leader election")));
   } else {
