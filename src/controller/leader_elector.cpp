@@ -75,8 +75,10 @@ asio::awaitable<LeaderElector::AttemptResult> LeaderElector::try_acquire_or_rene
 
   const bool create = d.step == LeaseDecision::Step::create;
   const std::string body = lease_json(settings_.namespace_name, settings_.lease_name, d.write, version);
-  auto written = create ? co_await api_.request(verb::post, lease_path(), body)
-                        : co_await api_.request(verb::put, object_path, body);
+  // No ?: inside the co_await's expression: GCC 12 destroys its temporary twice (common/coro.hpp).
+  const verb method = create ? verb::post : verb::put;
+  std::string target = create ? lease_path() : object_path;
+  auto written = co_await api_.request(method, std::move(target), body);
   if (!written) co_return AttemptResult{Attempt::failed, written.error().message};
   if (written->status == 409) co_return AttemptResult{Attempt::held_by_other, "another candidate (409 Conflict)"};
   if (!kube::is_success(*written)) co_return AttemptResult{Attempt::failed, kube::describe_response(*written)};
