@@ -40,13 +40,6 @@ std::string LeaderElector::lease_path() const {
   return "/apis/coordination.k8s.io/v1/namespaces/" + settings_.namespace_name + "/leases";
 }
 
-void LeaderElector::remember_written(const kube::Response& response, const LeaseRecord& record) {
-  written_ = record;
-  written_version_.clear();
-  if (auto doc = parse_json(response.body, "Lease"); doc)
-    if (auto lease = parse_lease(*doc); lease) written_version_ = lease->resource_version;
-}
-
 asio::awaitable<LeaderElector::AttemptResult> LeaderElector::try_acquire_or_renew() {
   const std::string object_path = lease_path() + "/" + settings_.lease_name;
   auto got = co_await api_.request(verb::get, object_path);
@@ -80,9 +73,10 @@ asio::awaitable<LeaderElector::AttemptResult> LeaderElector::try_acquire_or_rene
   std::string target = create ? lease_path() : object_path;
   auto written = co_await api_.request(method, std::move(target), body);
   if (!written) co_return AttemptResult{Attempt::failed, written.error().message};
-  if (written->status == 409) co_return AttemptResult{Attempt::held_by_other, "another candidate (409 Conflict)"};
+  // Someone else wrote it first, or our own earlier write whose answer was lost and that the client sent
+  // again: the next read tells.
+  if (written->status == 409) co_return AttemptResult{Attempt::conflict, "the Lease changed meanwhile (409 Conflict)"};
   if (!kube::is_success(*written)) co_return AttemptResult{Attempt::failed, kube::describe_response(*written)};
-  remember_written(*written, d.write);
   observed_.observe(d.write, Clock::now());
   co_return AttemptResult{Attempt::holding, {}};
 }
@@ -114,10 +108,13 @@ asio::awaitable<void> LeaderElector::run() {
   for (;;) {
     const auto sent = Clock::now();
     const AttemptResult r = co_await attempt_within(t.renew_deadline);
+    const bool stopping = is_cancelled(co_await asio::this_coro::cancellation_state);
     if (r.outcome == Attempt::holding) {
-      leadership_.renewed(sent);
+      leadership_.renewed(sent);  // also when stopping: release() then hands it back
+      if (stopping) co_return;
       break;
     }
+    if (stopping) co_return;
     if (r.outcome == Attempt::failed && r.detail != last_failure)
       log_.warn("could not read or take the leader lease; retrying",
                 {{"lease", settings_.namespace_name + "/" + settings_.lease_name}, {"error", r.detail}});
@@ -142,6 +139,7 @@ asio::awaitable<void> LeaderElector::run() {
       co_return;
     }
     const AttemptResult r = co_await attempt_within(leadership_.valid_until() - sent);
+    if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return;  // stopping: release() follows
     if (r.outcome == Attempt::holding) {
       leadership_.renewed(sent);
       last_failure.clear();
@@ -152,9 +150,34 @@ asio::awaitable<void> LeaderElector::run() {
       co_return;
     }
     last_failure = r.detail;
+    if (r.outcome == Attempt::conflict) continue;  // the next read tells
     log_.warn("could not renew the leader lease; retrying until the renew deadline",
               {{"lease", settings_.namespace_name + "/" + settings_.lease_name}, {"error", r.detail}});
   }
+}
+
+// Reads the Lease again (a renewal cancelled in flight may have changed it) and, while this process holds it,
+// writes it released, conditional on what was read.
+asio::awaitable<Result<bool>> LeaderElector::write_released() {
+  const std::string object_path = lease_path() + "/" + settings_.lease_name;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto got = co_await api_.request(verb::get, object_path);
+    if (!got) co_return got.error();
+    if (!kube::is_success(*got)) co_return Error{kube::describe_response(*got)};
+    auto doc = parse_json(got->body, "Lease");
+    if (!doc) co_return doc.error();
+    auto lease = parse_lease(*doc);
+    if (!lease) co_return lease.error();
+    if (lease->record.holder != settings_.identity) co_return false;  // someone else's already
+    const std::string body = lease_json(settings_.namespace_name, settings_.lease_name,
+                                        released(lease->record, std::chrono::system_clock::now()),
+                                        lease->resource_version);
+    auto written = co_await api_.request(verb::put, object_path, body);
+    if (!written) co_return written.error();
+    if (kube::is_success(*written)) co_return true;
+    if (written->status != 409) co_return Error{kube::describe_response(*written)};
+  }
+  co_return Error{"the Lease kept changing (409 Conflict)"};
 }
 
 asio::awaitable<void> LeaderElector::release() {
@@ -162,20 +185,17 @@ asio::awaitable<void> LeaderElector::release() {
   const bool valid = may_act();
   leadership_.lost();
   on_change_(false);
-  if (!valid || written_version_.empty()) co_return;  // past the deadline: someone else may hold it by now
-  const std::string body = lease_json(settings_.namespace_name, settings_.lease_name,
-                                      released(written_, std::chrono::system_clock::now()), written_version_);
+  if (!valid) co_return;  // past the deadline: someone else may hold it by now
   using namespace asio::experimental::awaitable_operators;
   asio::steady_timer timer(co_await asio::this_coro::executor, settings_.timing.renew_deadline);
-  auto first = co_await (api_.request(verb::put, lease_path() + "/" + settings_.lease_name, body) ||
-                         timer.async_wait(use_tuple));
+  auto first = co_await (write_released() || timer.async_wait(use_tuple));
   const auto* answer = std::get_if<0>(&first);
-  if (answer && *answer && kube::is_success(**answer)) {
-    log_.info("released the leader lease", {{"lease", settings_.namespace_name + "/" + settings_.lease_name},
-                                            {"identity", settings_.identity}});
+  if (answer && *answer) {
+    if (**answer)
+      log_.info("released the leader lease", {{"lease", settings_.namespace_name + "/" + settings_.lease_name},
+                                              {"identity", settings_.identity}});
   } else {
-    const std::string error = !answer ? "no answer in time" : !*answer ? answer->error().message
-                                                                       : kube::describe_response(**answer);
+    const std::string error = answer ? answer->error().message : "no answer in time";
     log_.warn("could not release the leader lease; the standby takes it when it expires",
               {{"lease", settings_.namespace_name + "/" + settings_.lease_name}, {"error", error}});
   }

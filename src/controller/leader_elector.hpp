@@ -57,14 +57,14 @@ class LeaderElector {
   const std::string& identity() const { return settings_.identity; }
 
  private:
-  enum class Attempt { holding, held_by_other, failed };
+  enum class Attempt { holding, held_by_other, conflict, failed };
   struct AttemptResult {
     Attempt outcome = Attempt::failed;
     std::string detail;  // the holder, or the error
   };
   boost::asio::awaitable<AttemptResult> try_acquire_or_renew();
   boost::asio::awaitable<AttemptResult> attempt_within(std::chrono::steady_clock::duration deadline);
-  void remember_written(const kube::Response& response, const LeaseRecord& record);
+  boost::asio::awaitable<Result<bool>> write_released();
   void lose(const std::string& why);
   std::string lease_path() const;
 
@@ -73,8 +73,6 @@ class LeaderElector {
   Logger& log_;
   LeaseObservation observed_;
   Leadership leadership_;
-  LeaseRecord written_;          // what our last successful write holds
-  std::string written_version_;  // and its resourceVersion
   std::string last_holder_seen_;
   OnChange on_change_ = [](bool) {};
   OnLost on_lost_ = [](const std::string&) {};
