@@ -8,8 +8,10 @@
 #include "common/log.hpp"
 #include "controller/controller.hpp"
 #include "jarvis_version.hpp"
+#include "tls/grpc_runtime.hpp"
 
 int main(int argc, char** argv) {
+  jarvis::tls::configure_grpc_runtime();
   CLI::App app{
       "jarvis runs shell commands on Kubernetes nodes.\n"
       "  --role=controller  watches Command resources (jarvis.io/v1) and runs them on the selected nodes\n"

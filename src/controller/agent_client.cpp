@@ -109,10 +109,32 @@ auto async_unary(std::shared_ptr<UnaryCall<Request>> call, Invoke invoke, asio::
       token, std::move(call), std::move(invoke), std::move(fallback));
 }
 
-template <typename Request, typename Invoke>
-asio::awaitable<Result<Execution>> unary(std::shared_ptr<jarvis::v1::Agent::Stub> stub, asio::any_io_executor fallback,
+// Marks a channel busy from the call's start to its end (whatever way the coroutine ends), so that
+// close_idle_channels never closes a channel under a call and knows since when it is idle.
+template <typename Channel>
+class CallInFlight {
+ public:
+  explicit CallInFlight(std::shared_ptr<Channel> channel) : channel_(std::move(channel)) {
+    if (channel_) ++channel_->calls_in_flight;
+  }
+  CallInFlight(CallInFlight&& other) noexcept : channel_(std::move(other.channel_)) {}
+  CallInFlight(const CallInFlight&) = delete;
+  CallInFlight& operator=(const CallInFlight&) = delete;
+  CallInFlight& operator=(CallInFlight&&) = delete;
+  ~CallInFlight() {
+    if (channel_ && --channel_->calls_in_flight == 0) channel_->idle_since = std::chrono::steady_clock::now();
+  }
+  std::shared_ptr<jarvis::v1::Agent::Stub> stub() const { return channel_ ? channel_->stub : nullptr; }
+
+ private:
+  std::shared_ptr<Channel> channel_;
+};
+
+template <typename Channel, typename Request, typename Invoke>
+asio::awaitable<Result<Execution>> unary(CallInFlight<Channel> in_flight, asio::any_io_executor fallback,
                                          std::string_view rpc, std::string address, Request request,
                                          std::chrono::milliseconds deadline, Invoke invoke) {
+  auto stub = in_flight.stub();
   const auto cancellation = co_await asio::this_coro::cancellation_state;
   if (is_cancelled(cancellation)) {
     // Awaiting an operation now would throw; a cancelled caller gets what a cancelled RPC gives.
@@ -156,8 +178,8 @@ Status AgentClient::prepare() {
   return Ok{};
 }
 
-std::shared_ptr<jarvis::v1::Agent::Stub> AgentClient::stub_for(const std::string& address) {
-  if (const auto it = stubs_.find(address); it != stubs_.end()) return it->second;
+std::shared_ptr<AgentClient::Channel> AgentClient::channel_for(const std::string& address) {
+  if (const auto it = channels_.find(address); it != channels_.end()) return it->second;
   if (!prepared()) {
     if (auto ready = prepare(); !ready) {
       log_.warn("cannot open a channel to the agent yet", {{"agent", address}, {"error", ready.error().message}});
@@ -168,17 +190,38 @@ std::shared_ptr<jarvis::v1::Agent::Stub> AgentClient::stub_for(const std::string
   args.SetMaxReceiveMessageSize(kMaxResponseBytes);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
   if (!security_.insecure) tls::add_agent_channel_arguments(args);
-  auto stub = std::make_shared<jarvis::v1::Agent::Stub>(grpc::CreateCustomChannel(address, credentials_, args));
-  stubs_.emplace(address, stub);
+  auto channel = std::make_shared<Channel>();
+  channel->stub = std::make_shared<jarvis::v1::Agent::Stub>(grpc::CreateCustomChannel(address, credentials_, args));
+  channel->idle_since = std::chrono::steady_clock::now();
+  channels_.emplace(address, channel);
   log_.debug("opened channel to agent", {{"agent", address}});
-  return stub;
+  return channel;
 }
 
-void AgentClient::forget(const std::string& address) { stubs_.erase(address); }
+void AgentClient::forget(const std::string& address) { channels_.erase(address); }
+
+std::size_t AgentClient::close_channels_idle_for(std::chrono::steady_clock::duration idle_after) {
+  const auto now = std::chrono::steady_clock::now();
+  return std::erase_if(channels_, [&](const auto& entry) {
+    const Channel& channel = *entry.second;
+    return channel.calls_in_flight == 0 && now - channel.idle_since >= idle_after;
+  });
+}
+
+asio::awaitable<void> AgentClient::close_idle_channels(std::chrono::steady_clock::duration idle_after,
+                                                       std::chrono::steady_clock::duration period) {
+  for (;;) {
+    const bool slept = co_await sleep_for(period);
+    if (!slept) co_return;
+    if (const auto closed = close_channels_idle_for(idle_after); closed > 0) {
+      log_.debug("closed idle agent channels", {{"closed", closed}, {"open", channels_.size()}});
+    }
+  }
+}
 
 asio::awaitable<Result<Execution>> AgentClient::start(const std::string& address, jarvis::v1::StartRequest request,
                                                       std::chrono::milliseconds deadline) {
-  return unary(stub_for(address), executor_, "Start", address, std::move(request), deadline,
+  return unary(CallInFlight(channel_for(address)), executor_, "Start", address, std::move(request), deadline,
                [](AsyncAgent* agent, grpc::ClientContext* context, const jarvis::v1::StartRequest* req,
                   Execution* response, std::function<void(grpc::Status)> done) {
                  agent->Start(context, req, response, std::move(done));
@@ -192,7 +235,7 @@ asio::awaitable<Result<Execution>> AgentClient::wait(const std::string& address,
   request.set_execution_id(std::move(execution_id));
   request.set_max_wait_ms(static_cast<std::uint32_t>(std::clamp<std::chrono::milliseconds::rep>(
       max_wait.count(), 0, std::numeric_limits<std::uint32_t>::max())));
-  return unary(stub_for(address), executor_, "Wait", address, std::move(request), deadline,
+  return unary(CallInFlight(channel_for(address)), executor_, "Wait", address, std::move(request), deadline,
                [](AsyncAgent* agent, grpc::ClientContext* context, const jarvis::v1::WaitRequest* req,
                   Execution* response, std::function<void(grpc::Status)> done) {
                  agent->Wait(context, req, response, std::move(done));
@@ -203,7 +246,7 @@ asio::awaitable<Result<Execution>> AgentClient::cancel(const std::string& addres
                                                        std::chrono::milliseconds deadline) {
   jarvis::v1::CancelRequest request;
   request.set_execution_id(std::move(execution_id));
-  return unary(stub_for(address), executor_, "Cancel", address, std::move(request), deadline,
+  return unary(CallInFlight(channel_for(address)), executor_, "Cancel", address, std::move(request), deadline,
                [](AsyncAgent* agent, grpc::ClientContext* context, const jarvis::v1::CancelRequest* req,
                   Execution* response, std::function<void(grpc::Status)> done) {
                  agent->Cancel(context, req, response, std::move(done));

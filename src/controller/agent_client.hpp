@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <string>
@@ -56,14 +57,32 @@ class AgentClient final : public AgentApi {
   // (its pod replaced, so a new address) to release its connection.
   void forget(const std::string& address);
 
+  // Closes, every `period`, the channels that have had no call in flight for `idle_after`, until cancelled.
+  // Each open channel holds a TLS connection and its own copy of the TLS context (gRPC 1.51 builds one per
+  // channel), about 150 KiB: without this a controller holds one per agent it ever called, so its memory
+  // grows with the fleet rather than with the executions it follows. The next call reopens the channel.
+  boost::asio::awaitable<void> close_idle_channels(std::chrono::steady_clock::duration idle_after,
+                                                   std::chrono::steady_clock::duration period);
+  // Closes now what close_idle_channels would close; returns how many.
+  std::size_t close_channels_idle_for(std::chrono::steady_clock::duration idle_after);
+  std::size_t open_channels() const { return channels_.size(); }
+
  private:
-  std::shared_ptr<jarvis::v1::Agent::Stub> stub_for(const std::string& address);
+  // The channel to one address, and whether it is in use (only touched on the controller's executor).
+  struct Channel {
+    std::shared_ptr<jarvis::v1::Agent::Stub> stub;
+    unsigned calls_in_flight = 0;
+    std::chrono::steady_clock::time_point idle_since;
+  };
+
+  // The channel for `address` (opened if needed), nullptr when the TLS credentials are not ready.
+  std::shared_ptr<Channel> channel_for(const std::string& address);
 
   boost::asio::any_io_executor executor_;
   Logger& log_;
   tls::TransportSecurity security_;
   std::shared_ptr<grpc::ChannelCredentials> credentials_;  // set by prepare()
-  std::map<std::string, std::shared_ptr<jarvis::v1::Agent::Stub>> stubs_;
+  std::map<std::string, std::shared_ptr<Channel>> channels_;
 };
 
 }  // namespace jarvis::controller

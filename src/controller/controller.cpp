@@ -151,6 +151,9 @@ constexpr unsigned own_tls_refresh_seconds = 2;
 // After SIGTERM, what is still in flight (a request mid-retry) gets this long to notice before the process
 // stops anyway.
 constexpr auto shutdown_deadline = std::chrono::seconds(10);
+// An agent channel with no call for this long is closed (AgentClient::close_idle_channels): long enough that
+// the calls of one execution (Start, then Wait after Wait) reuse one connection.
+constexpr auto idle_agent_channel = std::chrono::seconds(30);
 
 tls::TransportSecurity transport_security(const ControllerOptions& o) {
   return tls::TransportSecurity{
@@ -433,6 +436,7 @@ int run(const ControllerOptions& o, Logger& log) {
     started = true;
     spawn("start workers", start_workers(io, c, tasks, o.workers, o.insecure));
     if (!o.insecure) spawn("certificate renewal", c.certificates.run());
+    spawn("idle agent channels", c.agents.close_idle_channels(idle_agent_channel, idle_agent_channel / 3));
   };
   // Whether this process leads, as it changes (metrics: leader_election_master_status is set here).
   const auto leadership_changed = [&](bool leading) {

@@ -25,9 +25,10 @@ constexpr int kMaxListRestarts = 5;
 
 // Items of a list response lack kind and apiVersion for built-in types; watch events carry them. Filling
 // them in makes an object look the same whichever way it arrived.
-Object item_object(const rapidjson::Value& item, std::string_view list_kind, std::string_view api_version) {
-  auto obj = std::make_shared<rapidjson::Document>();
-  obj->CopyFrom(item, obj->GetAllocator());
+// `size_hint`: the item's share of the response's bytes.
+Object item_object(const rapidjson::Value& item, std::string_view list_kind, std::string_view api_version,
+                   std::size_t size_hint) {
+  auto obj = copy_object(item, size_hint);
   if (!obj->HasMember("kind") && list_kind.size() > 4 && list_kind.substr(list_kind.size() - 4) == "List") {
     std::string_view kind = list_kind.substr(0, list_kind.size() - 4);
     obj->AddMember("kind", rapidjson::Value(kind.data(), static_cast<rapidjson::SizeType>(kind.size()), obj->GetAllocator()),
@@ -129,8 +130,11 @@ asio::awaitable<Status> Informer::list() {
     }
     std::string_view kind = string_at(*doc, {"kind"}).value_or("");
     std::string_view api_version = string_at(*doc, {"apiVersion"}).value_or("");
-    if (items->IsArray()) {
-      for (const rapidjson::Value& item : items->GetArray()) objects.push_back(item_object(item, kind, api_version));
+    if (items->IsArray() && !items->Empty()) {
+      const std::size_t size_hint = answer->body.size() / items->Size();
+      for (const rapidjson::Value& item : items->GetArray()) {
+        objects.push_back(item_object(item, kind, api_version, size_hint));
+      }
     }
     ++stats_.list_pages;
     resource_version = std::string(string_at(*doc, {"metadata", "resourceVersion"}).value_or(""));

@@ -40,10 +40,8 @@ Result<WatchEvent> parse_watch_event(std::string_view json) {
   if (member == doc->MemberEnd() || !member->value.IsObject()) {
     return Error{"watch event " + std::string(*type_name) + ": no \"object\""};
   }
-  auto object = std::make_shared<rapidjson::Document>();
   // A document of its own, so the cache does not keep the event envelope alive.
-  object->CopyFrom(member->value, object->GetAllocator());
-  return WatchEvent{*type, std::move(object)};
+  return WatchEvent{*type, copy_object(member->value, json.size())};
 }
 
 bool is_expired_status(const rapidjson::Value& status) {

@@ -208,6 +208,39 @@ TEST_CASE("start, wait and cancel round trips", "[agent_client]") {
   CHECK(agent.agent.peers().back() != peers[0]);
 }
 
+TEST_CASE("idle channels are closed, busy ones kept, and reopened on the next call", "[agent_client]") {
+  StandInServer agent;
+  asio::io_context io;
+  jarvis::Logger log(jarvis::LogLevel::warn, stderr);
+  AgentClient client(io.get_executor(), log, jarvis::tls::TransportSecurity::plaintext());
+  CHECK(client.open_channels() == 0);
+
+  REQUIRE(run_call(io, client.cancel(agent.address, "known", 5s)).ok());
+  REQUIRE(client.open_channels() == 1);
+  // Idle for less than asked: kept.
+  CHECK(client.close_channels_idle_for(1h) == 0);
+  CHECK(client.open_channels() == 1);
+
+  // A call in flight keeps its channel whatever the idle time asked.
+  asio::cancellation_signal stop;
+  const auto slow = spawn(io, client.wait(agent.address, "slow", 10s, 20s), stop.slot());
+  run_until(io, [&] { return agent.agent.slow_calls_waiting_ == 1; });
+  REQUIRE(agent.agent.slow_calls_waiting_ == 1);
+  CHECK(client.close_channels_idle_for(0s) == 0);
+  CHECK(client.open_channels() == 1);
+  stop.emit(asio::cancellation_type::terminal);
+  run_until(io, [&] { return slow->finished; });
+  REQUIRE(slow->finished);
+
+  // Once the call ended, the channel is idle, and closed.
+  CHECK(client.close_channels_idle_for(0s) == 1);
+  CHECK(client.open_channels() == 0);
+  const auto before = agent.agent.peers();
+  REQUIRE(run_call(io, client.cancel(agent.address, "known", 5s)).ok());
+  CHECK(client.open_channels() == 1);
+  CHECK(agent.agent.peers().back() != before.back());  // a new connection
+}
+
 TEST_CASE("unknown executions give NOT_FOUND naming the agent", "[agent_client]") {
   StandInServer agent;
   asio::io_context io;

@@ -20,6 +20,8 @@ SYSTEM_ONLY = {
                 "here, and the build also needs protoc",
     "grpc++": "the wrap database's grpc wrap builds with the database's own meson port, not carried here, and the "
               "build also needs grpc_cpp_plugin",
+    "absl_synchronization": "part of the abseil that gRPC is built against: it must be the very copy Debian's gRPC "
+                            "links, so it comes with the grpc++ package (libabsl-dev)",
     "yaml-cpp": "the wrap database's yaml-cpp wrap builds with the database's own meson port, not carried here",
     "catch2": "the wrap database carries Catch2 v3, whose headers differ (catch2/catch_all.hpp); "
               "the tests are written for Catch2 v2 (catch2/catch.hpp)",
