@@ -442,15 +442,13 @@ int run(const ControllerOptions& o, Logger& log) {
   const auto leadership_changed = [&](bool leading) {
     if (leading) start_leading();
   };
-  const int exit_status = 0;
   asio::cancellation_signal stop_elector;
   if (c.elector) {
     c.elector->on_change(leadership_changed);
-    // The fence (leader_gate.hpp) already refuses every write and Start; stopping the io_context ends the
-    // rest at once. The Deployment restarts the process as a standby.
+    // The fence (leader_gate.hpp) already refuses every write, Start and Cancel; the process exits at once,
+    // running nothing more (no pending handler, no destructor): whatever was in flight is the new leader's to
+    // resume (README, "Running two replicas"). The Deployment restarts it as a standby.
     c.elector->on_lost([](const std::string&) {
-      // Exits at once, running nothing more of this process (no pending handler, no destructor): whatever
-      // was in flight is the new leader's to resume (README, "Running two replicas").
       std::fflush(nullptr);
       std::_Exit(1);
     });
@@ -462,8 +460,8 @@ int run(const ControllerOptions& o, Logger& log) {
   }
   asio::co_spawn(io, stop_on_signal(io, c, tasks, stops, stop_elector), report_failure(log, "shutdown"));
   io.run();
-  log.info("controller stopped", {{"exit_status", exit_status}});
-  return exit_status;
+  log.info("controller stopped");
+  return 0;
 }
 
 }  // namespace jarvis::controller
