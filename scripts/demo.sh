@@ -75,8 +75,12 @@ if ((real_node)); then
   step "kubectl logs ds/jarvis-agent -n jarvis   (the agent's audit lines)"
   "$kubectl" logs ds/jarvis-agent -n jarvis
 
-  step "kubectl logs deploy/jarvis-controller -n jarvis"
-  "$kubectl" logs deploy/jarvis-controller -n jarvis
+  step "kubectl get lease jarvis-controller -n jarvis   (which of the two controller replicas leads)"
+  "$kubectl" get lease jarvis-controller -n jarvis
+  leader_pod=$("$kubectl" get lease jarvis-controller -n jarvis -o jsonpath='{.spec.holderIdentity}')
+  leader_pod=${leader_pod%_*}
+  step "kubectl logs $leader_pod -n jarvis   (the leading controller)"
+  "$kubectl" logs "$leader_pod" -n jarvis
 
   cat <<EOT
 

@@ -5,7 +5,10 @@
 
 namespace jarvis {
 
-std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
+namespace {
+
+// <integer><unit> terms summed in milliseconds; "ms" is read only when allowed.
+std::optional<std::int64_t> parse_millis(std::string_view text, bool allow_ms) {
   if (text.empty()) return std::nullopt;
   std::int64_t total = 0;
   std::size_t i = 0;
@@ -19,18 +22,37 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
     }
     if (i == digits_start || i == text.size()) return std::nullopt;
     std::int64_t unit = 0;
-    switch (text[i]) {
-      case 'd': unit = 86400; break;
-      case 'h': unit = 3600; break;
-      case 'm': unit = 60; break;
-      case 's': unit = 1; break;
-      default: return std::nullopt;
+    if (allow_ms && text.substr(i, 2) == "ms") {
+      unit = 1;
+      ++i;
+    } else {
+      switch (text[i]) {
+        case 'd': unit = 86400'000; break;
+        case 'h': unit = 3600'000; break;
+        case 'm': unit = 60'000; break;
+        case 's': unit = 1000; break;
+        default: return std::nullopt;
+      }
     }
     ++i;
     if (number > (std::numeric_limits<std::int64_t>::max() - total) / unit) return std::nullopt;
     total += number * unit;
   }
-  return std::chrono::seconds(total);
+  return total;
+}
+
+}  // namespace
+
+std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
+  const auto ms = parse_millis(text, false);
+  if (!ms) return std::nullopt;
+  return std::chrono::seconds(*ms / 1000);
+}
+
+std::optional<std::chrono::milliseconds> parse_duration_ms(std::string_view text) {
+  const auto ms = parse_millis(text, true);
+  if (!ms) return std::nullopt;
+  return std::chrono::milliseconds(*ms);
 }
 
 std::string format_duration(std::chrono::seconds d) {

@@ -1,6 +1,8 @@
 #include "controller/controller.hpp"
 
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 
@@ -20,6 +22,8 @@
 #include "controller/command_writer.hpp"
 #include "controller/node_selector.hpp"
 #include "controller/agent_endpoints.hpp"
+#include "controller/leader_elector.hpp"
+#include "controller/leader_gate.hpp"
 #include "controller/reconciler.hpp"
 #include "controller/work_queue.hpp"
 #include "jarvis_version.hpp"
@@ -95,6 +99,35 @@ void add_flags(CLI::App& app, ControllerOptions& o) {
         if (*d > std::chrono::seconds(3650LL * 86400)) return "at most 3650d (the CA's lifetime)";
         return {};
       });
+
+  app.add_flag("--leader-elect", o.leader_elect,
+               "controller: run as one of several replicas; only the holder of the Lease <agent-namespace>/"
+               "jarvis-controller reconciles, writes and starts anything, the others keep their caches warm")
+      ->group(g);
+  const auto add_period = [&](const std::string& name, std::chrono::milliseconds& value, const std::string& what) {
+    app.add_option_function<std::string>(
+           "--" + name,
+           [&value](const std::string& text) { value = *parse_duration_ms(text); },
+           "controller: " + what + " (e.g. 15s, 500ms)")
+        ->group(g)
+        ->default_str(std::to_string(value.count() / 1000) + "s")
+        ->check([](const std::string& text) -> std::string {
+          const auto d = parse_duration_ms(text);
+          if (!d || *d <= std::chrono::milliseconds::zero()) return "not a positive duration like 15s or 500ms";
+          return {};
+        });
+  };
+  add_period("leader-elect-lease-duration", o.leader_election.lease_duration,
+             "how long a standby waits after it last saw the Lease renewed before it takes it");
+  add_period("leader-elect-renew-deadline", o.leader_election.renew_deadline,
+             "how long the leader keeps acting without a successful renewal; then it stops and exits 1");
+  add_period("leader-elect-retry-period", o.leader_election.retry_period,
+             "how often candidates try to take the Lease and the leader renews it");
+  app.add_option("--pod-name", o.pod_name,
+                 "controller: this pod's name (downward API), the start of its leader-election identity; default "
+                 "the host name")
+      ->group(g)
+      ->envname("POD_NAME");
 }
 
 namespace {
@@ -152,12 +185,29 @@ kube::ClientOptions event_client_options(const ControllerOptions& o) {
   return c;
 }
 
+// The Lease has a client of its own: a renewal never queues behind a fleet's worth of status writes.
+kube::ClientOptions lease_client_options() {
+  kube::ClientOptions c;
+  c.qps = 10;
+  c.burst = 10;
+  c.max_idle_connections = 1;
+  return c;
+}
+
+LeaderElectorSettings elector_settings(const ControllerOptions& o) {
+  return LeaderElectorSettings{.namespace_name = o.agent_namespace,
+                               .identity = make_leader_identity(o.pod_name),
+                               .timing = o.leader_election};
+}
+
 struct Controller {
   Controller(asio::io_context& io, const ControllerOptions& o, kube::ClusterConfig config, Logger& log)
       : log(log),
         default_agent_port(o.agent_port),
         api(io.get_executor(), config, client_options(o), log),
-        events_api(io.get_executor(), std::move(config), event_client_options(o), log),
+        events_api(io.get_executor(), config, event_client_options(o), log),
+        lease_api(io.get_executor(), std::move(config), lease_client_options(), log),
+        elector(o.leader_elect ? std::make_unique<LeaderElector>(lease_api, elector_settings(o), log) : nullptr),
         nodes(api, resource("/api/v1/nodes"), log),
         agent_slices(api,
                      resource("/apis/discovery.k8s.io/v1/namespaces/" + o.agent_namespace + "/endpointslices",
@@ -167,7 +217,9 @@ struct Controller {
         certificates(api, certificate_settings(o), log),
         agents(io.get_executor(), log, transport_security(o)),
         writer(api, events_api),
-        reconciler(io.get_executor(), writer, agents, [this](const std::string& key) { return lookup(key); },
+        leader_writer(writer, [this] { return may_act(); }),
+        leader_agents(agents, [this] { return may_act(); }),
+        reconciler(io.get_executor(), leader_writer, leader_agents, [this](const std::string& key) { return lookup(key); },
                    [this]() -> const ClusterView& { return cluster_view(); },
                    [this](const std::string& key, std::chrono::steady_clock::duration delay) {
                      if (delay > std::chrono::steady_clock::duration::zero())
@@ -192,6 +244,9 @@ struct Controller {
                       {{"endpoint_slice", key}, {"resource_version", obj ? kube::resource_version(*obj) : ""}});
     });
   }
+
+  // Without --leader-elect this process is the only controller and always acts.
+  bool may_act() const { return !elector || elector->may_act(); }
 
   kube::Object lookup(const std::string& key) const {
     for (const auto& c : commands)
@@ -237,6 +292,8 @@ struct Controller {
   std::uint16_t default_agent_port;
   kube::Client api;
   kube::Client events_api;  // Events only: their own rate limit and connections
+  kube::Client lease_api;   // the leader Lease only
+  std::unique_ptr<LeaderElector> elector;  // with --leader-elect
   kube::Informer nodes;
   kube::Informer agent_slices;
   std::vector<std::unique_ptr<kube::Informer>> commands;
@@ -244,6 +301,8 @@ struct Controller {
   CertificateKeeper certificates;
   AgentClient agents;
   CommandWriter writer;
+  LeaderOnlyCommandApi leader_writer;  // what the reconciler writes and starts passes the leader fence
+  LeaderOnlyAgentApi leader_agents;
   Reconciler reconciler;
   ClusterView cluster;
   bool cluster_stale = true;
@@ -292,29 +351,60 @@ asio::awaitable<void> start_workers(asio::io_context& io, Controller& c, Tasks& 
   for (unsigned i = 0; i < workers; ++i) asio::co_spawn(io, c.worker(), tasks.handler(c.log, "worker"));
 }
 
+// With --leader-elect: says when the caches hold their first list while this process does not lead (a warm
+// standby, ready to take over).
+asio::awaitable<void> report_standby_synced(Controller& c) {
+  for (;;) {
+    bool synced = true;
+    for (const kube::Informer* informer : c.informers()) synced = synced && informer->has_synced();
+    if (synced) break;
+    const bool slept = co_await sleep_for(std::chrono::milliseconds(20));
+    if (!slept) co_return;
+  }
+  if (!c.elector->leading())
+    c.log.info("caches synced; standing by", {{"identity", c.elector->identity()}, {"nodes", c.nodes.store().size()}});
+}
+
 // Waits for SIGTERM/SIGINT, then stops in order: no more keys handed out, trackers and cancels stopped
-// (executions keep running on the agents; the next controller collects them), background loops cancelled.
-// If something in flight does not notice within shutdown_deadline, the io_context is stopped.
+// (executions keep running on the agents; the next controller collects them), background loops cancelled,
+// the reconciles in flight let finish their status and event writes. If something in flight does not notice
+// within shutdown_deadline, the io_context is stopped. Then a leader hands the Lease over (holder cleared), so
+// a standby takes it at its next retry instead of after the lease duration.
 asio::awaitable<void> stop_on_signal(asio::io_context& io, Controller& c, Tasks& tasks,
-                                     std::vector<std::unique_ptr<asio::cancellation_signal>>& stops) {
+                                     std::vector<std::unique_ptr<asio::cancellation_signal>>& stops,
+                                     asio::cancellation_signal& stop_elector) {
   asio::signal_set signals(io, SIGINT, SIGTERM);
   const auto [ec, signal_number] = co_await signals.async_wait(use_tuple);
   if (ec) co_return;
-  c.log.info("shutting down", {{"signal", signal_number}});
+  c.log.info("shutting down", {{"signal", signal_number}, {"leading", c.elector ? c.elector->leading() : true}});
   c.queue.shut_down();
   c.reconciler.stop();
   for (auto& s : stops) s->emit(asio::cancellation_type::terminal);
-  if (tasks.running == 0) co_return;
-  tasks.all_stopped.expires_after(shutdown_deadline);
-  if (auto [timed_out] = co_await tasks.all_stopped.async_wait(use_tuple); !timed_out) {
-    c.log.warn("shutdown took too long; stopping now", {{"tasks_running", tasks.running}});
-    io.stop();
+  // A standby has nothing to hand over; a leader keeps renewing while its last writes finish.
+  if (c.elector && !c.elector->leading()) stop_elector.emit(asio::cancellation_type::terminal);
+  bool finished = tasks.running == 0;
+  if (!finished) {
+    tasks.all_stopped.expires_after(shutdown_deadline);
+    auto [timed_out] = co_await tasks.all_stopped.async_wait(use_tuple);
+    finished = static_cast<bool>(timed_out);  // cancelled by the last task to end
+    if (!finished) c.log.warn("shutdown took too long; stopping now", {{"tasks_running", tasks.running}});
   }
+  if (c.elector) {
+    stop_elector.emit(asio::cancellation_type::terminal);
+    co_await c.elector->release();
+  }
+  if (!finished) io.stop();
 }
 
 }  // namespace
 
 int run(const ControllerOptions& o, Logger& log) {
+  if (o.leader_elect) {
+    if (auto problem = timing_problem(o.leader_election)) {
+      log.error("refusing the leader election timing", {{"error", *problem}});
+      return 2;
+    }
+  }
   auto config = kube::load_cluster_config(o.kubeconfig);
   if (!config) {
     log.error("cannot use the cluster configuration", {{"error", config.error().message}});
@@ -322,7 +412,8 @@ int run(const ControllerOptions& o, Logger& log) {
   }
   log.info("controller starting", {{"version", JARVIS_VERSION}, {"api_server", config->server},
                                    {"config", config->source}, {"agent_service",
-                                   o.agent_namespace + "/" + o.agent_service}, {"workers", o.workers}});
+                                   o.agent_namespace + "/" + o.agent_service}, {"workers", o.workers},
+                                   {"leader_elect", o.leader_elect}});
 
   asio::io_context io;
   Controller c(io, o, std::move(*config), log);
@@ -339,10 +430,37 @@ int run(const ControllerOptions& o, Logger& log) {
     log.warn("--insecure: plaintext gRPC to the agents, no certificates; commands and results cross the network "
              "unprotected and agents accept anyone. Development only.");
   }
-  spawn("start workers", start_workers(io, c, tasks, o.workers, o.insecure));
-  if (!o.insecure) spawn("certificate renewal", c.certificates.run());
-  spawn("idle agent channels", c.agents.close_idle_channels(idle_agent_channel, idle_agent_channel / 4));
-  asio::co_spawn(io, stop_on_signal(io, c, tasks, stops), report_failure(log, "shutdown"));
+  // What only the leader runs: the reconcile workers (every status, event, Start and Cancel) and the
+  // certificate keeper (the Secrets). A standby runs the informers only.
+  bool started = false;
+  const auto start_leading = [&] {
+    if (started) return;
+    started = true;
+    spawn("start workers", start_workers(io, c, tasks, o.workers, o.insecure));
+    if (!o.insecure) spawn("certificate renewal", c.certificates.run());
+    spawn("idle agent channels", c.agents.close_idle_channels(idle_agent_channel, idle_agent_channel / 4));
+  };
+  // Whether this process leads, as it changes (metrics: leader_election_master_status is set here).
+  const auto leadership_changed = [&](bool leading) {
+    if (leading) start_leading();
+  };
+  asio::cancellation_signal stop_elector;
+  if (c.elector) {
+    c.elector->on_change(leadership_changed);
+    // The fence (leader_gate.hpp) already refuses every write, Start and Cancel; the process exits at once,
+    // running nothing more (no pending handler, no destructor): whatever was in flight is the new leader's to
+    // resume (README, "Running two replicas"). The Deployment restarts it as a standby.
+    c.elector->on_lost([](const std::string&) {
+      std::fflush(nullptr);
+      std::_Exit(1);
+    });
+    spawn("standby sync report", report_standby_synced(c));
+    asio::co_spawn(io, c.elector->run(),
+                   asio::bind_cancellation_slot(stop_elector.slot(), report_failure(log, "leader election")));
+  } else {
+    leadership_changed(true);
+  }
+  asio::co_spawn(io, stop_on_signal(io, c, tasks, stops, stop_elector), report_failure(log, "shutdown"));
   io.run();
   log.info("controller stopped");
   return 0;

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/log.hpp"
+#include "controller/leader_election.hpp"
 
 namespace jarvis::controller {
 
@@ -26,6 +27,9 @@ struct ControllerOptions {
   bool insecure = false;                        // plaintext gRPC to agents, development only
   std::string tls_dir = "/var/run/jarvis/tls";  // the controller's own certificate files (an emptyDir)
   std::string cert_lifetime = "2160h";          // agent and controller certificates; renewed at 2/3
+  bool leader_elect = false;                    // --leader-elect: Lease <agent_namespace>/jarvis-controller
+  LeaderElectionTiming leader_election;
+  std::string pod_name;                         // $POD_NAME (downward API): the start of the leader identity
 };
 
 // Registers the controller's flags (group "Controller") on the shared command line.

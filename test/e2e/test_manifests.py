@@ -275,12 +275,16 @@ def test_agent_daemonset_runs_on_every_node_with_the_host_root(installed):
 
 
 def test_controller_deployment_is_locked_down(installed):
-    pod = get_json(installed, "deployment", "jarvis-controller", "-n", "jarvis")["spec"]["template"]["spec"]
+    deployment = get_json(installed, "deployment", "jarvis-controller", "-n", "jarvis")
+    assert deployment["spec"]["replicas"] == 2  # a leader and a warm standby (--leader-elect)
+    pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert pod["serviceAccountName"] == "jarvis-controller"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert container["args"] == ["--role=controller", "--tls-dir=/var/run/jarvis/tls"]
+    assert container["args"] == ["--role=controller", "--tls-dir=/var/run/jarvis/tls", "--leader-elect"]
+    assert container["env"] == [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1",
+                                                                                "fieldPath": "metadata.name"}}}]
     tls_volume = next(v for v in pod["volumes"] if v["name"] == "tls")
     assert tls_volume["emptyDir"]["medium"] == "Memory"
     assert container["volumeMounts"] == [{"name": "tls", "mountPath": "/var/run/jarvis/tls"}]
@@ -328,6 +332,9 @@ CONTROLLER_MAY = [
     ("get", "secrets/jarvis-ca", "-n", "jarvis"), ("update", "secrets/jarvis-ca", "-n", "jarvis"),
     ("get", "secrets/jarvis-agent-tls", "-n", "jarvis"), ("update", "secrets/jarvis-agent-tls", "-n", "jarvis"),
     ("create", "secrets", "-n", "jarvis"),
+    ("get", "leases.coordination.k8s.io/jarvis-controller", "-n", "jarvis"),
+    ("update", "leases.coordination.k8s.io/jarvis-controller", "-n", "jarvis"),
+    ("create", "leases.coordination.k8s.io", "-n", "jarvis"),
 ]
 CONTROLLER_MAY_NOT = [
     ("create", "commands.jarvis.io", "-n", "team-a"), ("delete", "commands.jarvis.io", "-n", "team-a"),
@@ -345,6 +352,12 @@ CONTROLLER_MAY_NOT = [
     ("update", "customresourcedefinitions.apiextensions.k8s.io"),
     ("bind", "clusterroles.rbac.authorization.k8s.io"), ("escalate", "clusterroles.rbac.authorization.k8s.io"),
     ("impersonate", "users"), ("*", "*"),
+    ("get", "leases.coordination.k8s.io/someone-elses", "-n", "jarvis"),
+    ("update", "leases.coordination.k8s.io/someone-elses", "-n", "jarvis"),
+    ("list", "leases.coordination.k8s.io", "-n", "jarvis"), ("watch", "leases.coordination.k8s.io", "-n", "jarvis"),
+    ("delete", "leases.coordination.k8s.io/jarvis-controller", "-n", "jarvis"),
+    ("create", "leases.coordination.k8s.io", "-n", "default"),
+    ("update", "leases.coordination.k8s.io/jarvis-controller", "-n", "default"),
 ]
 
 

@@ -78,14 +78,29 @@ def only_pod(node, selector):
     return found[0]
 
 
+def leader_pod(node, timeout=120):
+    """The controller pod that holds the Lease jarvis-controller (two replicas run, one leads): its identity is
+    the pod name (downward API) + "_" + a random suffix."""
+    def holding():
+        lease = node.kubectl("get", "lease", "jarvis-controller", "-n", NAMESPACE, "-o", "json", check=False)
+        if lease.returncode != 0:
+            return None
+        holder = json.loads(lease.stdout)["spec"].get("holderIdentity", "")
+        return next((p for p in pods(node, CONTROLLER) if holder.startswith(p["metadata"]["name"] + "_")
+                     and not p["metadata"].get("deletionTimestamp")), None)
+    return wait_until(holding, timeout, "a controller pod to hold the Lease jarvis-controller", interval=1.0)
+
+
 def ready(pod):
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
 
 
-def wait_replacement_ready(node, selector, old, timeout=180):
-    """The pod that replaced old (deleted) once it is Ready."""
+def wait_replacement_ready(node, selector, old, timeout=180, others=()):
+    """The pod that replaced old (deleted) once it is Ready; others: pods that were there already (the
+    controller's second replica), not a replacement."""
+    known = {old["metadata"]["uid"]} | {p["metadata"]["uid"] for p in others}
     def replacement():
-        return next((p for p in pods(node, selector) if p["metadata"]["uid"] != old["metadata"]["uid"]
+        return next((p for p in pods(node, selector) if p["metadata"]["uid"] not in known
                      and not p["metadata"].get("deletionTimestamp") and ready(p)), None)
     return wait_until(replacement, timeout, f"a Ready pod replacing {old['metadata']['name']}", interval=1.0)
 
@@ -160,7 +175,7 @@ def test_agent_pod_is_ready_and_gets_its_node_name_from_the_downward_api(node):
 
 
 def test_controller_uses_in_cluster_configuration(node):
-    pod = only_pod(node, CONTROLLER)
+    pod = leader_pod(node)
     container = pod["spec"]["containers"][0]
     assert not any("kubeconfig" in arg for arg in container["args"]), container["args"]
     assert "KUBECONFIG" not in {e["name"] for e in container.get("env", [])}
@@ -168,7 +183,7 @@ def test_controller_uses_in_cluster_configuration(node):
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert "/var/run/secrets/kubernetes.io/serviceaccount" in mounts, mounts
     assert pod["spec"]["serviceAccountName"] == "jarvis-controller"
-    starting = [r for r in log_records(pod_log(node, "deploy/jarvis-controller"))
+    starting = [r for r in log_records(pod_log(node, "pod/" + pod["metadata"]["name"]))
                 if r.get("msg") == "controller starting"]
     assert starting and starting[-1]["config"] == "in-cluster", starting
 
@@ -199,7 +214,7 @@ def test_kubectl_logs_show_the_audit_and_dispatch_lines(node):
     assert len(started) == 1 and len(finished) == 1, agent
     assert started[0]["command"] == SAMPLE_COMMAND and started[0]["node"] == REAL_NODE
     assert started[0]["requested_by"] and started[0]["origin_name"] == "command-sample"
-    controller = log_records(pod_log(node, "deploy/jarvis-controller"))
+    controller = log_records(pod_log(node, "pod/" + leader_pod(node)["metadata"]["name"]))
     dispatched = [r for r in controller if r.get("msg") == "dispatching command" and r.get("uid") == uid]
     assert len(dispatched) == 1 and dispatched[0]["command"] == f"{NAMESPACE}/command-sample", controller
     # The readiness probe's TCP connects leave no trace in the agent's log.
@@ -210,9 +225,10 @@ def test_ca_rotation_reaches_the_agent_through_the_kubelets_secret_volume(node):
     agent_before = only_pod(node, AGENT)
     old_certificate = node.secret_certificate()
     node.kubectl("delete", "secret", "jarvis-ca", "-n", NAMESPACE)
-    old_controller = only_pod(node, CONTROLLER)
+    old_controller = leader_pod(node)
+    others = pods(node, CONTROLLER)
     node.kubectl("delete", "pod", old_controller["metadata"]["name"], "-n", NAMESPACE, "--wait=true")
-    wait_replacement_ready(node, CONTROLLER, old_controller)
+    wait_replacement_ready(node, CONTROLLER, old_controller, others=others)
     wait_until(lambda: node.secret_certificate() not in (None, old_certificate), 120,
                "the new controller to issue the agents' certificate from a new CA", interval=1.0)
     wait_agent_serves_secret(node)
@@ -294,9 +310,10 @@ def test_controller_pod_deleted_mid_run_completes_exactly_once(node, markers):
                                             "spec": {"command": command}})
     wait_until(lambda: marker.exists() and marker.read_text(), 120, "the command to start on the node",
                interval=0.5)
-    old = only_pod(node, CONTROLLER)
+    old = leader_pod(node)
+    others = pods(node, CONTROLLER)
     node.kubectl("delete", "pod", old["metadata"]["name"], "-n", NAMESPACE, "--wait=true")
-    wait_replacement_ready(node, CONTROLLER, old)
+    wait_replacement_ready(node, CONTROLLER, old, others=others)
     release.touch()
     obj = wait_for_phase(node, "controller-restart")
     assert obj["status"]["phase"] == "Succeeded", obj["status"]

@@ -82,3 +82,13 @@ TEST_CASE("durations are read like Go's: units d, h, m, s, combined", "[duration
   CHECK(format_duration(seconds(90)) == "1m30s");
   CHECK(format_duration(seconds(0)) == "0s");
 }
+
+TEST_CASE("short durations add the unit ms", "[duration]") {
+  using std::chrono::milliseconds;
+  CHECK(parse_duration_ms("500ms") == milliseconds(500));
+  CHECK(parse_duration_ms("2s") == milliseconds(2000));
+  CHECK(parse_duration_ms("1s500ms") == milliseconds(1500));
+  CHECK(parse_duration_ms("1m") == milliseconds(60000));
+  for (const char* bad : {"", "10", "ms", "0.5s", "5x", "5mss"}) CHECK_FALSE(parse_duration_ms(bad).has_value());
+  CHECK_FALSE(parse_duration("500ms").has_value());
+}

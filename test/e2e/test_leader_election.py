@@ -1,0 +1,288 @@
+"""Two controller replicas with --leader-elect (issue 13): one Lease, one leader, fast and safe hand-overs.
+A real kube-apiserver + etcd, real agents with their journals, real controllers killed, stopped, terminated.
+Every (Command uid, generation, node) run appends one line to a file named after its execution id, so a double
+run or a dropped run shows. Short lease timings keep it fast; the rules are the same as with the defaults.
+
+    /usr/bin/python3 -m pytest -v -s test/e2e/test_leader_election.py
+"""
+import json
+import os
+import random
+import re
+import signal
+import time
+from datetime import datetime
+
+import pytest
+
+from conftest import shared_cluster
+
+from controller_helpers import (MANIFESTS, NAMESPACE, apply, command_object, events_for, get_command, wait_for_events, node_results,
+                                wait_for_phase)
+from deadline import wait_until
+
+NODES = 10
+LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD = 3.0, 2.0, 0.5
+LEADER_ELECTION = ["--leader-elect", f"--leader-elect-lease-duration={int(LEASE_DURATION)}s",
+                   f"--leader-elect-renew-deadline={int(RENEW_DEADLINE)}s",
+                   f"--leader-elect-retry-period={int(RETRY_PERIOD * 1000)}ms"]
+FIXED_SEED = 20261130
+
+
+# ---- the Lease and the replicas
+
+def lease(cluster):
+    result = cluster.kubectl("get", "lease", "jarvis-controller", "-n", NAMESPACE, "-o", "json", check=False)
+    if result.returncode != 0:
+        assert "NotFound" in result.stderr, result.stderr
+        return None
+    return json.loads(result.stdout)
+
+
+def holder(cluster):
+    held = lease(cluster)
+    return (held or {}).get("spec", {}).get("holderIdentity", "")
+
+
+def start_replica(cluster):
+    """A controller with leader election; its identity starts with replica-N (N: its controller-N.log)."""
+    name = f"replica-{len(cluster._controllers) + 1}"
+    controller = cluster.start_controller(["--log-level=debug", *LEADER_ELECTION], env={"POD_NAME": name})
+    controller.name = name
+    return controller
+
+
+class Replicas:
+    """The two replicas of a Deployment: the one whose identity holds the Lease leads; a replica that exited is
+    replaced by a fresh one (as the Deployment would)."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.running = []
+
+    def fill(self):
+        self.running = [c for c in self.running if c.alive()]
+        while len(self.running) < 2:
+            self.running.append(start_replica(self.cluster))
+
+    def of(self, identity):
+        return next((c for c in self.running if identity.startswith(c.name + "_")), None)
+
+    def wait_leader(self, timeout=60, other_than=None):
+        """The running replica that holds the Lease (and not other_than), once its workers reconcile."""
+        def led():
+            current = self.of(holder(self.cluster))
+            if current is None or current is other_than or not current.alive():
+                return None
+            return current
+        leader = wait_until(led, timeout, "a running replica to hold the Lease", interval=0.1)
+        wait_until(lambda: '"msg":"caches synced; reconciling' in leader.log_text(), 60,
+                   f"{leader.name} to reconcile")
+        return leader
+
+    def wait_standby_synced(self, timeout=60):
+        for c in self.running:
+            wait_until(lambda: any(m in c.log_text() for m in ('"msg":"caches synced; standing by',
+                                                               '"msg":"caches synced; reconciling')),
+                       timeout, f"{c.name} to sync its caches")
+
+    def stop_all(self):
+        for c in self.running:
+            if c.alive():
+                c.stop(signal.SIGTERM)
+
+
+@pytest.fixture(scope="module")
+def fleet(request, jarvis_binary, tmp_path_factory):
+    """A 10-node cluster with manifests/ installed (the controller's RBAC includes the Lease) and two replicas."""
+    for cluster in shared_cluster(request, jarvis_binary, tmp_path_factory, nodes=NODES):
+        cluster.apply_manifests(MANIFESTS)
+        cluster.kubectl("wait", "--for=condition=Established", "crd/commands.jarvis.io", "--timeout=30s")
+        cluster.replicas = Replicas(cluster)
+        cluster.replicas.fill()
+        cluster.replicas.wait_leader()
+        cluster.wait_agents_trust_controller()
+        yield cluster
+        cluster.replicas.stop_all()
+
+
+@pytest.fixture
+def replicas(fleet):
+    fleet.replicas.fill()
+    fleet.replicas.wait_standby_synced()
+    return fleet.replicas
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    tmp_path.chmod(0o777)
+    return tmp_path
+
+
+def marker_command(workdir, text, linger):
+    return f'echo "$JARVIS_EXECUTION_ID" >> {workdir}/"$JARVIS_EXECUTION_ID"; echo {text}; sleep {linger}'
+
+
+def check_one_line_per_execution(workdir, expected_ids):
+    files = {p.name: p.read_text().splitlines() for p in workdir.iterdir() if p.is_file()}
+    assert sorted(files) == sorted(expected_ids), "ran where it should not, or not where it should"
+    for name, lines in files.items():
+        assert lines == [name], f"{name} ran {len(lines)} times"
+
+
+def expected_ids(obj):
+    generation = obj["metadata"]["generation"]
+    return [f'{obj["metadata"]["uid"]}.g{generation}.{node}' for node in node_results(obj)]
+
+
+def assert_all_succeeded(obj):
+    status = obj["status"]
+    reasons = {r["reason"] for r in node_results(obj).values()}
+    assert status["phase"] == "Succeeded", (obj["metadata"]["name"], status.get("message"), reasons)
+    assert status["targeted"] == NODES and status["succeeded"] == NODES
+
+
+def log_time(controller, message):
+    """The time (seconds since the epoch) of the first log line of controller with msg `message`."""
+    for line in controller.log_text().splitlines():
+        if f'"msg":"{message}"' in line:
+            return datetime.fromisoformat(json.loads(line)["time"].replace("Z", "+00:00")).timestamp()
+    return None
+
+
+def leaders_in_logs(fleet):
+    return [c for c in fleet._controllers if '"msg":"became the leader"' in c.log_text()]
+
+
+# ---- the tests
+
+def test_one_replica_holds_the_lease_and_a_sigkilled_leader_is_replaced_within_the_lease_duration(
+        fleet, replicas, workdir):
+    leader = replicas.wait_leader()
+    standby = next(c for c in replicas.running if c is not leader)
+    out = fleet.kubectl("get", "lease", "-n", NAMESPACE).stdout
+    print(out)
+    assert "jarvis-controller" in out and leader.name in out and standby.name not in out
+    assert '"msg":"became the leader"' not in standby.log_text()
+    assert '"msg":"caches synced; standing by"' in standby.log_text()
+
+    apply(fleet, command_object("sigkill", marker_command(workdir, "k", 2), timeout_seconds=120))
+    wait_until(lambda: len(list(workdir.iterdir())) >= 1, 60, "the run to start on a node")
+    killed_at = time.time()
+    leader.kill()
+    new_leader = replicas.wait_leader(other_than=leader, timeout=30)
+    assert new_leader is standby
+    took = log_time(standby, "became the leader") - killed_at
+    print(f"SIGKILLed leader replaced after {took:.2f} s (lease duration {LEASE_DURATION} s + retry period "
+          f"{RETRY_PERIOD} s = {LEASE_DURATION + RETRY_PERIOD} s)")
+    # The bound, plus room for one Lease read and write on a loaded machine.
+    assert took <= LEASE_DURATION + RETRY_PERIOD + 1.0
+    obj = wait_for_phase(fleet, "sigkill", timeout=120)
+    assert_all_succeeded(obj)
+    check_one_line_per_execution(workdir, expected_ids(obj))
+
+
+def test_a_stopped_leader_woken_after_the_hand_over_exits_without_acting(fleet, replicas, workdir):
+    leader = replicas.wait_leader()
+    standby = next(c for c in replicas.running if c is not leader)
+    apply(fleet, command_object("sigstop", marker_command(workdir, "s", 2), timeout_seconds=120))
+    # Stopped with the run in flight: dispatched, trackers waiting on the agents.
+    wait_until(lambda: len(list(workdir.iterdir())) >= 1, 60, "the run to start on a node")
+    leader.send_signal(signal.SIGSTOP)
+    try:
+        replicas.wait_leader(other_than=leader, timeout=30)
+        obj = wait_for_phase(fleet, "sigstop", timeout=120)
+        assert_all_succeeded(obj)
+        # The old leader's trackers still wait on the agents: their Waits complete when it wakes up.
+        events_before = len(wait_for_events(fleet, "sigstop", NODES))
+        version_before = obj["metadata"]["resourceVersion"]
+        log_before = len(leader.log_text())
+    finally:
+        leader.send_signal(signal.SIGCONT)
+    status = leader.wait(timeout=30)
+    assert status == 1, f"the deposed leader exited {status}"
+    woke = leader.log_text()[log_before:]
+    print(woke)
+    assert '"msg":"lost the leader lease; stopping"' in woke
+    for acted in ('"msg":"dispatching command"', '"msg":"resuming dispatched execution"', '"msg":"command finished"',
+                  '"msg":"released the leader lease"'):
+        assert acted not in woke
+    after = get_command(fleet, "sigstop")
+    assert after["metadata"]["resourceVersion"] == version_before, "the deposed leader wrote the status"
+    assert len(events_for(fleet, "sigstop")) == events_before, "the deposed leader posted events"
+    assert lease(fleet)["spec"]["holderIdentity"].startswith(standby.name + "_")
+    check_one_line_per_execution(workdir, expected_ids(after))
+
+
+def test_twenty_failovers_during_runs_run_everything_once_and_lose_nothing(fleet, replicas, workdir):
+    run_seed = int.from_bytes(os.urandom(4), "big")
+    rng = random.Random(FIXED_SEED ^ run_seed)
+    print(f"failover seeds: fixed {FIXED_SEED}, this run {run_seed}")
+    finals = {}
+    names = ["failover-a", "failover-b"]
+    started = time.monotonic()
+    for round_number in range(20):
+        name = names[round_number % 2]
+        apply(fleet, command_object(name, marker_command(workdir, f"r{round_number}", f"0.{rng.randint(1, 9)}"),
+                                    timeout_seconds=120))
+        generation = get_command(fleet, name)["metadata"]["generation"]
+        leader = replicas.wait_leader()
+        time.sleep(rng.uniform(0.0, 1.0))  # a random point of the run: before, during or after its dispatch
+        how = rng.choice([signal.SIGKILL, signal.SIGTERM])
+        leader.stop(how) if how == signal.SIGTERM else leader.kill()
+        replicas.fill()
+        replicas.wait_leader(other_than=leader, timeout=60)
+        finals[(name, generation)] = wait_for_phase(fleet, name, timeout=120, generation=generation)
+    print(f"20 failovers in {time.monotonic() - started:.1f} s")
+    expected = []
+    for obj in finals.values():
+        assert_all_succeeded(obj)
+        assert "Lost" not in {r["reason"] for r in node_results(obj).values()}
+        expected += expected_ids(obj)
+    assert len(expected) == 20 * NODES
+    check_one_line_per_execution(workdir, expected)
+
+
+def test_a_terminated_leader_hands_the_lease_over_within_two_seconds(fleet, replicas, workdir):
+    leader = replicas.wait_leader()
+    standby = next(c for c in replicas.running if c is not leader)
+    apply(fleet, command_object("sigterm", marker_command(workdir, "t", 1), timeout_seconds=120))
+    wait_until(lambda: len(list(workdir.iterdir())) >= 1, 60, "the run to start on a node")
+    sent = time.monotonic()
+    leader.send_signal(signal.SIGTERM)
+    wait_until(lambda: holder(fleet).startswith(standby.name + "_"), 10, "the standby to hold the Lease",
+               interval=0.05)
+    took = time.monotonic() - sent
+    print(f"Lease held by the standby {took:.2f} s after SIGTERM to the leader")
+    assert took <= 2.0
+    assert leader.wait(timeout=30) == 0
+    assert '"msg":"released the leader lease"' in leader.log_text()
+    obj = wait_for_phase(fleet, "sigterm", timeout=120)
+    assert_all_succeeded(obj)
+    check_one_line_per_execution(workdir, expected_ids(obj))
+
+
+def test_an_api_server_outage_past_the_renew_deadline_deposes_the_leader_and_one_leader_recovers(
+        fleet, replicas, workdir):
+    leader = replicas.wait_leader()
+    apply(fleet, command_object("outage", marker_command(workdir, "o", 3), timeout_seconds=120))
+    wait_until(lambda: len(list(workdir.iterdir())) >= 1, 60, "the run to start on a node")
+    fleet.stop_apiserver()
+    try:
+        status = leader.wait(timeout=RENEW_DEADLINE + 30)
+    finally:
+        fleet.start_apiserver()
+    assert status == 1, f"the leader exited {status}"
+    assert re.search(r'"msg":"lost the leader lease; stopping".*renew-deadline', leader.log_text())
+    replicas.fill()
+    new_leader = replicas.wait_leader(other_than=leader, timeout=60)
+    obj = wait_for_phase(fleet, "outage", timeout=120)
+    assert_all_succeeded(obj)
+    # One leader: the other running replica stands by.
+    for c in replicas.running:
+        if c is not new_leader:
+            assert not c.alive() or holder(fleet).startswith(new_leader.name + "_")
+    apply(fleet, command_object("after-outage", marker_command(workdir, "a", 0), timeout_seconds=60))
+    after = wait_for_phase(fleet, "after-outage", timeout=120)
+    assert_all_succeeded(after)
+    check_one_line_per_execution(workdir, expected_ids(obj) + expected_ids(after))
