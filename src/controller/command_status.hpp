@@ -105,6 +105,7 @@ struct CommandStatus {
   std::vector<NodeStatus> nodes;  // sorted by name
 
   NodeStatus* find(std::string_view node);
+  const NodeStatus* find(std::string_view node) const { return const_cast<CommandStatus*>(this)->find(node); }
   const Condition* condition(std::string_view type) const;
   bool finished() const { return phase == Phase::succeeded || phase == Phase::failed; }
   bool operator==(const CommandStatus&) const = default;
