@@ -316,7 +316,7 @@ def can_i(cluster, kubeconfig, *question):
 CONTROLLER_MAY = [
     ("list", "commands.jarvis.io", "--all-namespaces"), ("watch", "commands.jarvis.io", "--all-namespaces"),
     ("get", "commands.jarvis.io", "-n", "team-a"), ("update", "commands.jarvis.io", "-n", "team-a"),
-    ("patch", "commands.jarvis.io", "-n", "team-a"),
+    ("patch", "commands.jarvis.io", "-n", "team-a"), ("delete", "commands.jarvis.io", "-n", "team-a"),
     ("get", "commands.jarvis.io", "--subresource=status", "-n", "team-a"),
     ("update", "commands.jarvis.io", "--subresource=status", "-n", "team-a"),
     ("patch", "commands.jarvis.io", "--subresource=status", "-n", "team-a"),
@@ -330,7 +330,7 @@ CONTROLLER_MAY = [
     ("create", "secrets", "-n", "jarvis"),
 ]
 CONTROLLER_MAY_NOT = [
-    ("create", "commands.jarvis.io", "-n", "team-a"), ("delete", "commands.jarvis.io", "-n", "team-a"),
+    ("create", "commands.jarvis.io", "-n", "team-a"),
     ("delete", "commands.jarvis.io", "--subresource=status", "-n", "team-a"),
     ("patch", "commands.jarvis.io", "--subresource=finalizers", "-n", "team-a"),
     ("delete", "nodes"), ("update", "nodes"), ("patch", "nodes"),
