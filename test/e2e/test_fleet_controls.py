@@ -102,7 +102,8 @@ def check_started_in_order(ran, order, window):
 
 
 def summary_event(cluster, name, reason):
-    return wait_until(lambda: next((e for e in events_for(cluster, name) if e["reason"] == reason), None), 30,
+    return wait_until(lambda: next((e for e in events_for(cluster, name, summaries=True) if e["reason"] == reason),
+                                   None), 30,
                       f"the {reason} summary event of {name}")
 
 
