@@ -1,6 +1,7 @@
 #include "controller/command_spec.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace jarvis::controller {
 namespace {
@@ -126,8 +127,8 @@ Result<std::optional<CountOrPercent>> parse_count_or_percent(const rapidjson::Va
 
 Result<std::optional<std::int64_t>> parse_ttl(const rapidjson::Value* v) {
   if (v == nullptr) return std::optional<std::int64_t>{};
-  if (!v->IsInt64() || v->GetInt64() < 0)
-    return Error{"spec.ttlSecondsAfterFinished: must be an integer number of seconds >= 0"};
+  if (!v->IsInt64() || v->GetInt64() < 0 || v->GetInt64() > std::numeric_limits<std::int32_t>::max())
+    return Error{"spec.ttlSecondsAfterFinished: must be an integer number of seconds from 0 to 2147483647"};
   return std::optional<std::int64_t>(v->GetInt64());
 }
 
