@@ -3,6 +3,7 @@
 // the watch returns).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -292,4 +293,17 @@ TEST_CASE("ttl_check: due after completionTime + ttl by this clock, deferred for
   const auto none = ttl_check(object("", rfc3339(now - std::chrono::hours(1))), now);
   CHECK_FALSE(none.due);
   CHECK_FALSE(none.wait);
+}
+
+TEST_CASE("above 5,000 targeted nodes only nodes that did not succeed get a per-node event", "[plan][events]") {
+  static_assert(kNodeEventsForEveryNodeUpTo == 5000);
+  const int nodes = GENERATE(5000, 5001);
+  Run run("", cluster_of(nodes));
+  CHECK(run.step().executions.size() == static_cast<std::size_t>(nodes));
+  for (int i = 1; i <= nodes; ++i) run.executions.finish("n" + std::to_string(i), i == 7 ? 1 : 0, "");
+  const Plan& last = run.step();
+  const auto reasons = event_reasons(last);
+  CHECK(reasons.back() == "Failed");  // the summary, always
+  CHECK(std::count(reasons.begin(), reasons.end(), "cmd-n7") == 1);
+  CHECK(reasons.size() == (nodes > kNodeEventsForEveryNodeUpTo ? 2u : static_cast<std::size_t>(nodes) + 1));
 }
