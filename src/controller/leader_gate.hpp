@@ -38,6 +38,14 @@ class LeaderOnlyCommandApi final : public CommandApi {
     if (!may_act_()) co_return not_leading_error();
     co_return co_await inner_.post_event(meta, event);
   }
+  // A read changes nothing: a standby may read (the deletion that follows it is fenced).
+  boost::asio::awaitable<Result<kube::Object>> read(const CommandMeta& meta) override {
+    co_return co_await inner_.read(meta);
+  }
+  boost::asio::awaitable<Status> remove(const CommandMeta& meta) override {
+    if (!may_act_()) co_return not_leading_error();
+    co_return co_await inner_.remove(meta);
+  }
 
  private:
   CommandApi& inner_;

@@ -176,3 +176,25 @@ TEST_CASE("missing spec and malformed metadata", "[command_spec]") {
     CHECK(meta.error().message == message);
   }
 }
+
+TEST_CASE("rollout fields: counts or percentages, a TTL, each error naming its field", "[command_spec]") {
+  const auto doc = json(with_spec(R"({"command":"x","maxConcurrency":"25%","maxFailures":0,"ttlSecondsAfterFinished":60})").c_str());
+  const auto spec = parse_command_spec(doc);
+  REQUIRE(spec.ok());
+  CHECK(spec->max_concurrency == CountOrPercent{25, true});
+  CHECK(spec->max_failures == CountOrPercent{0, false});
+  CHECK(spec->ttl_seconds_after_finished == 60);
+  const auto defaults = parse_command_spec(json(with_spec(R"({"command":"x"})").c_str()));
+  CHECK_FALSE(defaults->max_concurrency);
+  CHECK_FALSE(defaults->max_failures);
+  CHECK_FALSE(defaults->ttl_seconds_after_finished);
+  CHECK(spec_error(R"({"command":"x","maxConcurrency":0})") == "spec.maxConcurrency: 0 is less than 1");
+  CHECK(spec_error(R"({"command":"x","maxFailures":-1})") == "spec.maxFailures: -1 is less than 0");
+  for (const char* bad : {R"("150%")", R"("ten")", R"("5.5%")", R"("07%")", R"("%")", "1.5", "true"}) {
+    INFO(bad);
+    CHECK(spec_error(std::string(R"({"command":"x","maxConcurrency":)") + bad + "}").rfind(
+              "spec.maxConcurrency: must be an integer >= 1 or a percentage from 0% to 100%", 0) == 0);
+  }
+  CHECK(spec_error(R"({"command":"x","ttlSecondsAfterFinished":-5})").rfind("spec.ttlSecondsAfterFinished:", 0) == 0);
+  CHECK(spec_error(R"({"command":"x","ttlSecondsAfterFinished":3000000000})").rfind("spec.ttlSecondsAfterFinished:", 0) == 0);
+}

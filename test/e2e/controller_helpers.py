@@ -59,15 +59,22 @@ def node_results(obj):
     return {n["name"]: n for n in obj["status"].get("nodes", [])}
 
 
-def events_for(cluster, name, namespace=NAMESPACE):
-    """The core/v1 Events whose involvedObject is the Command, oldest first."""
+# Reasons of the one summary event a finished run gets (README "Events"), besides its per-node events.
+SUMMARY_REASONS = ("Completed", "Failed", "FailureBudgetExceeded")
+
+
+def events_for(cluster, name, namespace=NAMESPACE, summaries=False):
+    """The core/v1 Events whose involvedObject is the Command, oldest first; the run's summary event only with
+    summaries=True."""
     out = cluster.kubectl("get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}",
                           "-o", "json").stdout
-    return sorted(json.loads(out)["items"], key=lambda e: (e.get("firstTimestamp") or "", e["metadata"]["name"]))
+    events = [e for e in json.loads(out)["items"] if summaries or e["reason"] not in SUMMARY_REASONS]
+    return sorted(events, key=lambda e: (e.get("firstTimestamp") or "", e["metadata"]["name"]))
 
 
-def wait_for_events(cluster, name, count, timeout=30, namespace=NAMESPACE):
-    return wait_until(lambda: (lambda ev: ev if len(ev) >= count else None)(events_for(cluster, name, namespace)),
+def wait_for_events(cluster, name, count, timeout=30, namespace=NAMESPACE, summaries=False):
+    return wait_until(lambda: (lambda ev: ev if len(ev) >= count else None)(
+                          events_for(cluster, name, namespace, summaries)),
                       timeout, f"{count} event(s) for Command {namespace}/{name}", interval=0.2)
 
 

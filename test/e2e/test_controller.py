@@ -80,6 +80,12 @@ def test_seed_sample_runs_on_every_linux_node(jarvis):
         assert f"Normal  command-sample-{node}" in described
     got = jarvis.kubectl("get", "command", "-n", NAMESPACE, "command-sample").stdout
     assert "Succeeded" in got.splitlines()[1]
+    # Besides the per-node events, one summary event for the run, its results folded.
+    summary = wait_for_events(jarvis, "command-sample", 4, summaries=True)
+    completed = [e for e in summary if e["reason"] == "Completed"]
+    assert len(completed) == 1 and completed[0]["type"] == "Normal", summary
+    assert completed[0]["message"].startswith("❯ ps -eo pid,comm,%cpu,%mem --sort=-%cpu | head -n 10\n"
+                                              "succeeded on all 3 node(s)\n"), completed[0]["message"]
 
 
 def test_seed_sample_by_hostname_runs_on_one_node(jarvis):

@@ -223,8 +223,11 @@ def test_get_commands_shows_the_printer_columns(installed):
     installed.kubectl("patch", "command", "columns", "-n", TEST_NAMESPACE, "--subresource=status", "--type=merge",
                       "-p", json.dumps({"status": status}))
     lines = installed.kubectl("get", "commands", "columns", "-n", TEST_NAMESPACE).stdout.splitlines()
-    assert lines[0].split() == ["NAME", "COMMAND", "PHASE", "TARGETED", "SUCCEEDED", "FAILED", "AGE"]
-    assert re.match(r"^columns\s+uname -r\s+Failed\s+3\s+2\s+1\s+\d+s$", lines[1]), lines
+    assert lines[0].split() == ["NAME", "COMMAND", "PHASE", "TARGETED", "SUCCEEDED", "RUNNING", "FAILED", "AGE"]
+    assert re.match(r"^columns\s+uname -r\s+Failed\s+3\s+2\s+0\s+1\s+\d+s$", lines[1]), lines
+    wide = installed.kubectl("get", "commands", "columns", "-n", TEST_NAMESPACE, "-o", "wide").stdout.splitlines()
+    assert wide[0].split() == ["NAME", "COMMAND", "PHASE", "TARGETED", "SUCCEEDED", "RUNNING", "PENDING", "FAILED",
+                               "SKIPPED", "AGE"]
 
 
 def test_samples_apply(installed):
@@ -320,7 +323,7 @@ def can_i(cluster, kubeconfig, *question):
 CONTROLLER_MAY = [
     ("list", "commands.jarvis.io", "--all-namespaces"), ("watch", "commands.jarvis.io", "--all-namespaces"),
     ("get", "commands.jarvis.io", "-n", "team-a"), ("update", "commands.jarvis.io", "-n", "team-a"),
-    ("patch", "commands.jarvis.io", "-n", "team-a"),
+    ("patch", "commands.jarvis.io", "-n", "team-a"), ("delete", "commands.jarvis.io", "-n", "team-a"),
     ("get", "commands.jarvis.io", "--subresource=status", "-n", "team-a"),
     ("update", "commands.jarvis.io", "--subresource=status", "-n", "team-a"),
     ("patch", "commands.jarvis.io", "--subresource=status", "-n", "team-a"),
@@ -337,7 +340,7 @@ CONTROLLER_MAY = [
     ("create", "leases.coordination.k8s.io", "-n", "jarvis"),
 ]
 CONTROLLER_MAY_NOT = [
-    ("create", "commands.jarvis.io", "-n", "team-a"), ("delete", "commands.jarvis.io", "-n", "team-a"),
+    ("create", "commands.jarvis.io", "-n", "team-a"),
     ("delete", "commands.jarvis.io", "--subresource=status", "-n", "team-a"),
     ("patch", "commands.jarvis.io", "--subresource=finalizers", "-n", "team-a"),
     ("delete", "nodes"), ("update", "nodes"), ("patch", "nodes"),

@@ -40,3 +40,16 @@ TEST_CASE("spec.command in the CRD matches the shared length limit") {
   CHECK(command["minLength"].as<std::size_t>() == 1);
   CHECK(command["maxLength"].as<std::size_t>() == jarvis::limits::max_command_bytes);
 }
+
+TEST_CASE("spec.maxConcurrency and spec.maxFailures in the CRD: int-or-string with the bounds the controller checks") {
+  const YAML::Node spec = spec_schema();
+  for (const char* field : {"maxConcurrency", "maxFailures"}) {
+    INFO(field);
+    CHECK(spec[field]["x-kubernetes-int-or-string"].as<bool>());
+    CHECK(spec[field]["pattern"].as<std::string>() == "^(100|[1-9]?[0-9])%$");
+  }
+  CHECK(spec["maxConcurrency"]["minimum"].as<int>() == 1);
+  CHECK(spec["maxFailures"]["minimum"].as<int>() == 0);
+  CHECK(spec["ttlSecondsAfterFinished"]["minimum"].as<int>() == 0);
+  CHECK(spec["ttlSecondsAfterFinished"]["maximum"].as<std::int64_t>() == 2147483647);
+}
