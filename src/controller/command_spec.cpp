@@ -102,6 +102,35 @@ Result<std::uint32_t> parse_timeout(const rapidjson::Value* v) {
   return static_cast<std::uint32_t>(seconds);
 }
 
+// `3` or `"25%"`: an integer >= minimum, or a string of 0 to 100 followed by %. Mirrors the CRD's schema, so
+// a Command the API server accepted always parses; the errors name the field for a CRD that lacks it.
+Result<std::optional<CountOrPercent>> parse_count_or_percent(const rapidjson::Value* v, const std::string& path,
+                                                             std::int64_t minimum) {
+  if (v == nullptr) return std::optional<CountOrPercent>{};
+  if (v->IsInt64()) {
+    if (v->GetInt64() < minimum)
+      return Error{path + ": " + std::to_string(v->GetInt64()) + " is less than " + std::to_string(minimum)};
+    return std::optional<CountOrPercent>(CountOrPercent{v->GetInt64(), false});
+  }
+  const std::string want = path + ": must be an integer >= " + std::to_string(minimum) +
+                           " or a percentage from 0% to 100% like \"25%\"";
+  if (!v->IsString()) return Error{want};
+  const std::string text = string_of(*v);
+  if (text.size() < 2 || text.size() > 4 || text.back() != '%') return Error{want + ", not \"" + text + "\""};
+  const std::string digits = text.substr(0, text.size() - 1);
+  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      (digits.size() > 1 && digits[0] == '0') || std::stoi(digits) > 100)
+    return Error{want + ", not \"" + text + "\""};
+  return std::optional<CountOrPercent>(CountOrPercent{std::stoi(digits), true});
+}
+
+Result<std::optional<std::int64_t>> parse_ttl(const rapidjson::Value* v) {
+  if (v == nullptr) return std::optional<std::int64_t>{};
+  if (!v->IsInt64() || v->GetInt64() < 0)
+    return Error{"spec.ttlSecondsAfterFinished: must be an integer number of seconds >= 0"};
+  return std::optional<std::int64_t>(v->GetInt64());
+}
+
 }  // namespace
 
 bool CommandMeta::has_finalizer(std::string_view finalizer) const {
@@ -158,6 +187,15 @@ Result<CommandSpec> parse_command_spec(const rapidjson::Value& object) {
   if (!selector) return selector.error();
   if (auto valid = validate(*selector, "spec.selector"); !valid) return valid.error();
   out.selector = std::move(selector).value();
+  auto concurrency = parse_count_or_percent(member(*spec, "maxConcurrency"), "spec.maxConcurrency", 1);
+  if (!concurrency) return concurrency.error();
+  out.max_concurrency = *concurrency;
+  auto failures = parse_count_or_percent(member(*spec, "maxFailures"), "spec.maxFailures", 0);
+  if (!failures) return failures.error();
+  out.max_failures = *failures;
+  auto ttl = parse_ttl(member(*spec, "ttlSecondsAfterFinished"));
+  if (!ttl) return ttl.error();
+  out.ttl_seconds_after_finished = *ttl;
   return out;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,10 +29,20 @@ struct CommandMeta {
   bool has_finalizer(std::string_view finalizer) const;
 };
 
+// An int-or-string field holding a count or a percentage of the targeted nodes: 3 or "25%".
+struct CountOrPercent {
+  std::int64_t value = 0;
+  bool percent = false;
+  bool operator==(const CountOrPercent&) const = default;
+};
+
 struct CommandSpec {
   std::string command;
   std::uint32_t timeout_seconds = limits::default_timeout_seconds;
   NodeSelector selector;  // no terms when spec.selector is absent: every node
+  std::optional<CountOrPercent> max_concurrency;  // nodes running at once; unset = all (100%)
+  std::optional<CountOrPercent> max_failures;     // failures tolerated before no new node starts; unset = no limit
+  std::optional<std::int64_t> ttl_seconds_after_finished;  // delete the Command this long after completionTime
 };
 
 struct Command {

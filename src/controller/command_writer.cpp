@@ -51,6 +51,27 @@ asio::awaitable<Status> CommandWriter::set_finalizer(const CommandMeta& meta, bo
       co_await api_.request(verb::patch, command_path(meta), serialize(patch), "application/merge-patch+json"));
 }
 
+asio::awaitable<Result<kube::Object>> CommandWriter::read(const CommandMeta& meta) {
+  auto r = co_await api_.request(verb::get, command_path(meta));
+  if (!r) co_return Error{r.error().message, 0};
+  if (r->status == 404) co_return kube::Object{};
+  if (!kube::is_success(*r)) co_return Error{kube::describe_response(*r), static_cast<int>(r->status)};
+  auto doc = parse_json(r->body, "Command " + meta.ns + "/" + meta.name);
+  if (!doc) co_return doc.error();
+  co_return std::make_shared<const rapidjson::Document>(std::move(*doc));
+}
+
+asio::awaitable<Status> CommandWriter::remove(const CommandMeta& meta) {
+  rapidjson::Document options(rapidjson::kObjectType);
+  auto& a = options.GetAllocator();
+  options.AddMember("apiVersion", "v1", a);
+  options.AddMember("kind", "DeleteOptions", a);
+  rapidjson::Value preconditions(rapidjson::kObjectType);
+  preconditions.AddMember("uid", rapidjson::Value(meta.uid.c_str(), a), a);
+  options.AddMember("preconditions", preconditions, a);
+  co_return outcome(co_await api_.request(verb::delete_, command_path(meta), serialize(options)));
+}
+
 asio::awaitable<Status> CommandWriter::post_event(const CommandMeta& meta, const EventSpec& event) {
   co_return outcome(co_await events_.request(verb::post, "/api/v1/namespaces/" + meta.ns + "/events",
                                           event_json(meta, event, std::chrono::system_clock::now())));

@@ -1,5 +1,6 @@
 // CommandApi over the Kubernetes API client: PUT .../commands/NAME/status, a merge patch of
-// metadata.finalizers carrying the resourceVersion (so it is conditional), POST .../events. Events go through
+// metadata.finalizers carrying the resourceVersion (so it is conditional), GET and DELETE (with a uid
+// precondition) of the Command, POST .../events. Events go through
 // a client of their own (its own rate limit and connections), so a fleet's worth of events never holds up the
 // status writes that dispatch and record executions.
 #pragma once
@@ -16,6 +17,8 @@ class CommandWriter final : public CommandApi {
   boost::asio::awaitable<Status> write_status(const rapidjson::Value& object, const CommandMeta& meta,
                                               const CommandStatus& status) override;
   boost::asio::awaitable<Status> set_finalizer(const CommandMeta& meta, bool present) override;
+  boost::asio::awaitable<Result<kube::Object>> read(const CommandMeta& meta) override;
+  boost::asio::awaitable<Status> remove(const CommandMeta& meta) override;
   boost::asio::awaitable<Status> post_event(const CommandMeta& meta, const EventSpec& event) override;
 
  private:

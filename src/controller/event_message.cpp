@@ -9,6 +9,7 @@
 #include "common/json.hpp"
 #include "common/time_format.hpp"
 #include "common/utf8.hpp"
+#include "controller/result_groups.hpp"
 
 namespace jarvis::controller {
 namespace {
@@ -140,6 +141,15 @@ EventSpec make_no_matching_nodes_event(std::string_view command_text) {
 EventSpec make_invalid_spec_event(std::string_view problem) {
   return EventSpec{"InvalidSpec", "Warning",
                    "cannot run this Command: " + std::string(utf8_prefix(valid_utf8(problem), kMaxEventMessageBytes / 2))};
+}
+
+EventSpec make_summary_event(std::string_view command_text, const CommandStatus& status) {
+  std::string reason = "Completed";
+  if (status.condition(condition::failure_budget_exceeded)) reason = "FailureBudgetExceeded";
+  else if (status.phase != Phase::succeeded) reason = "Failed";
+  const std::string head = command_line(command_text) + "\n" + valid_utf8(status.message) + "\n";
+  const std::size_t budget = kMaxEventMessageBytes > head.size() ? kMaxEventMessageBytes - head.size() : 0;
+  return EventSpec{reason, reason == "Completed" ? "Normal" : "Warning", head + groups_text(status.groups, budget)};
 }
 
 std::string event_name(std::string_view command_name, std::uint64_t unix_nanos) {

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "controller/command_spec.hpp"
+#include "controller/command_status.hpp"
 #include "controller/node_outcome.hpp"
 
 namespace jarvis::controller {
@@ -47,6 +48,11 @@ EventSpec make_no_matching_nodes_event(std::string_view command_text);
 
 // The spec cannot be run; `problem` is the parse/validation error (reason InvalidSpec).
 EventSpec make_invalid_spec_event(std::string_view problem);
+
+// The one summary event of a finished run: reason Completed (Normal, every node succeeded), Failed, or
+// FailureBudgetExceeded (Warning); message `❯ <command>`, status.message, then the folded groups
+// (result_groups.hpp), at most kMaxEventMessageBytes.
+EventSpec make_summary_event(std::string_view command_text, const CommandStatus& status);
 
 // `<command-name>.<16 hex digits of unix_nanos>`, client-go's naming, shortened so it stays a valid name.
 std::string event_name(std::string_view command_name, std::uint64_t unix_nanos);

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 
+#include "common/node_ranges.hpp"
 #include "common/time_format.hpp"
 #include "common/utf8.hpp"
 #include "controller/execution_id.hpp"
+#include "controller/result_groups.hpp"
+#include "controller/rollout.hpp"
 
 namespace jarvis::controller {
 
@@ -37,6 +40,99 @@ std::vector<CancelOrder> unfinished(const CommandStatus& status, const AgentAddr
   return orders;
 }
 
+// The status's nodes in dispatch order: natural order of their names (kind-worker2 before kind-worker10).
+std::vector<NodeStatus*> in_dispatch_order(CommandStatus& s) {
+  std::vector<NodeStatus*> order;
+  for (auto& n : s.nodes) order.push_back(&n);
+  std::sort(order.begin(), order.end(), [](const NodeStatus* a, const NodeStatus* b) { return natural_less(a->name, b->name); });
+  return order;
+}
+
+int count_phase(const CommandStatus& s, Phase phase) {
+  return static_cast<int>(std::count_if(s.nodes.begin(), s.nodes.end(), [&](const NodeStatus& n) { return n.phase == phase; }));
+}
+
+bool wants_node_event(const CommandStatus& s, bool succeeded) {
+  return !succeeded || static_cast<int>(s.nodes.size()) <= kNodeEventsForEveryNodeUpTo;
+}
+
+// Moves the rollout window: dispatches Pending nodes in order while fewer than the window run and the failure
+// budget holds (a node without a ready agent fails at its turn and takes no slot); once failures exceed the
+// budget, every Pending node is Skipped.
+void advance(const Command& cmd, CommandStatus& s, const ClusterView& cluster, Plan& p, const std::string& time) {
+  const int targeted = static_cast<int>(s.nodes.size());
+  const int window = window_size(cmd.spec.max_concurrency, targeted);
+  const auto budget = failure_budget(cmd.spec.max_failures, targeted);
+  int running = count_phase(s, Phase::running);
+  int failed = count_phase(s, Phase::failed);
+  const auto order = in_dispatch_order(s);
+  for (NodeStatus* n : order) {
+    if (n->phase != Phase::pending) continue;
+    if (running >= window || budget_exceeded(budget, failed)) break;
+    n->message.clear();
+    if (auto agent = cluster.agents.find(n->name); agent != cluster.agents.end()) {
+      n->phase = Phase::running;
+      n->reason = reason::dispatched;
+      n->execution_id = execution_id(cmd.meta.uid, cmd.meta.generation, n->name);
+      p.executions.push_back({n->name, agent->second, n->execution_id, false});
+      ++running;
+    } else {
+      n->phase = Phase::failed;
+      n->reason = reason::agent_not_found;
+      n->message = "Agent not found for node " + n->name + " (skipping)";
+      n->end_time = time;
+      p.events.push_back(make_agent_not_found_event(cmd.meta, n->name));
+      ++failed;
+    }
+  }
+  if (!budget_exceeded(budget, failed)) return;
+  const std::string why = std::to_string(failed) + " node(s) failed, more than spec.maxFailures allows (" +
+                          describe_limit(cmd.spec.max_failures, *budget) + " of " + std::to_string(targeted) + ")";
+  int skipped = 0;
+  for (NodeStatus* n : order) {
+    if (n->phase != Phase::pending) continue;
+    n->phase = Phase::skipped;
+    n->reason = reason::failure_budget_exceeded;
+    n->message = "not started: " + why;
+    ++skipped;
+  }
+  if (!s.condition(condition::failure_budget_exceeded) || skipped > 0) {
+    const int all_skipped = count_phase(s, Phase::skipped);
+    set_condition(s, condition::failure_budget_exceeded, "MaxFailuresExceeded",
+                  why + "; " + std::to_string(all_skipped) + " node(s) not started were skipped", time);
+  }
+}
+
+// After any change of the status: counts, groups, message; and once the run is over its completion time, its
+// Complete or Failed condition and the summary event.
+void conclude(const Command& cmd, const CommandStatus& before, CommandStatus& s, const FreshOutputs& fresh, Plan& p,
+              const std::string& time) {
+  recount(s);
+  s.groups = fold_results(s.nodes, before.groups, fresh);
+  s.message = summary_message(s);
+  if (!s.finished() || before.finished()) return;
+  s.completion_time = time;
+  if (s.phase == Phase::succeeded) {
+    set_condition(s, condition::complete, "AllSucceeded", s.message, time);
+  } else {
+    const std::string why = s.condition(condition::failure_budget_exceeded) ? "FailureBudgetExceeded"
+                            : s.targeted == 0                                ? "NoMatchingNodes"
+                                                                             : "NodesFailed";
+    set_condition(s, condition::failed, why, s.message, time);
+  }
+  p.events.push_back(make_summary_event(cmd.spec.command, s));
+}
+
+// A delivered (or concluded) result on its node entry, its event, and its output for the groups.
+void record(const Command& cmd, CommandStatus& s, NodeStatus& n, const TrackerResult& result, FreshOutputs& fresh,
+            Plan& p, Clock::time_point now) {
+  record_result(n, result, s.output_bytes_per_node, now);
+  if (result.execution && !n.output_hash.empty())
+    fresh.emplace(n.output_hash, valid_utf8(result.execution->output()));
+  if (wants_node_event(s, result.outcome.succeeded()))
+    p.events.push_back(make_node_event(cmd.meta, cmd.spec.command, n.name, result.outcome));
+}
+
 Plan dispatch(const Command& cmd, const CommandStatus& previous, const ClusterView& cluster, Clock::time_point now) {
   Plan p;
   p.action = Plan::Action::update;
@@ -57,27 +153,17 @@ Plan dispatch(const Command& cmd, const CommandStatus& previous, const ClusterVi
   s.observed_generation = cmd.meta.generation;
   s.start_time = time;
   s.output_bytes_per_node = output_budget_per_node(targets.size());
+  // Every target is recorded now, so the run's node set (and its percentages) never changes afterwards.
   for (const auto& node : targets) {
     NodeStatus n;
     n.name = node;
-    if (auto agent = cluster.agents.find(node); agent != cluster.agents.end()) {
-      n.phase = Phase::running;
-      n.reason = reason::dispatched;
-      n.execution_id = execution_id(cmd.meta.uid, cmd.meta.generation, node);
-      p.executions.push_back({node, agent->second, n.execution_id, false});
-    } else {
-      n.phase = Phase::failed;
-      n.reason = reason::agent_not_found;
-      n.message = "Agent not found for node " + node + " (skipping)";
-      n.end_time = time;
-      p.events.push_back(make_agent_not_found_event(cmd.meta, node));
-    }
+    n.phase = Phase::pending;
+    n.reason = reason::queued;
     s.nodes.push_back(std::move(n));
   }
+  advance(cmd, s, cluster, p, time);
   if (targets.empty()) p.events.push_back(make_no_matching_nodes_event(cmd.spec.command));
-  recount(s);
-  if (s.finished()) s.completion_time = time;
-  s.message = summary_message(s);
+  conclude(cmd, CommandStatus{}, s, {}, p, time);
   p.status = std::move(s);
   return p;
 }
@@ -89,12 +175,13 @@ Plan progress(const std::string& key, const Command& cmd, const CommandStatus& c
     p.stop_trackers = true;
     return p;
   }
+  const std::string time = rfc3339(now);
   CommandStatus next = current;
+  FreshOutputs fresh;
   for (auto& n : next.nodes) {
     if (n.finished() || n.execution_id.empty()) continue;
     if (const TrackerResult* result = executions.delivered(key, n.execution_id)) {
-      record_result(n, *result, next.output_bytes_per_node, now);
-      p.events.push_back(make_node_event(cmd.meta, cmd.spec.command, n.name, result->outcome));
+      record(cmd, next, n, *result, fresh, p, now);
       p.recorded.push_back(n.execution_id);
       continue;
     }
@@ -107,17 +194,18 @@ Plan progress(const std::string& key, const Command& cmd, const CommandStatus& c
     const TrackerResult gone{agent_error_outcome("the agent of node " + n.name +
                                                  " no longer has a ready endpoint; its result cannot be collected"),
                              std::nullopt, std::string(reason::agent_unreachable)};
-    record_result(n, gone, next.output_bytes_per_node, now);
-    p.events.push_back(make_node_event(cmd.meta, cmd.spec.command, n.name, gone.outcome));
+    record(cmd, next, n, gone, fresh, p, now);
   }
+  // Slots freed by these results (or left free by a controller that stopped before filling them).
+  advance(cmd, next, cluster, p, time);
   if (next != current) {
-    recount(next);
-    if (next.finished()) next.completion_time = rfc3339(now);
-    next.message = summary_message(next);
+    conclude(cmd, current, next, fresh, p, time);
     p.status = std::move(next);
   }
   if (p.status || !p.executions.empty()) p.action = Plan::Action::update;
   // Read conservatively: an unreadable time is the epoch, which an agent without the record refuses (Lost).
+  // Nodes dispatched later in the window send the run's start time too: earlier than their own dispatch, so an
+  // agent can only answer Lost more readily, never run it twice.
   p.dispatched_at = parse_rfc3339(current.start_time).value_or(Clock::time_point{});
   return p;
 }
@@ -154,7 +242,13 @@ Plan decide(const PlanInput& in, std::optional<CommandMeta>& meta_read, std::opt
   spec_read = *spec;
   const Command command{std::move(*meta), std::move(*spec)};
   if (status.observed_generation != command.meta.generation) return dispatch(command, status, *in.cluster, in.now);
-  return progress(in.key, command, status, *in.cluster, *in.executions, in.now);
+  Plan next = progress(in.key, command, status, *in.cluster, *in.executions, in.now);
+  if (next.action == Plan::Action::nothing && status.finished()) {
+    const TtlCheck ttl = ttl_check(*in.object, in.now);
+    if (ttl.due) next.action = Plan::Action::expire;
+    next.requeue_after = ttl.wait;
+  }
+  return next;
 }
 
 }  // namespace
@@ -200,6 +294,7 @@ void record_result(NodeStatus& n, const TrackerResult& r, std::uint64_t budget, 
   if (e.start_time_unix_ms() > 0) n.start_time = rfc3339_from_unix_ms(e.start_time_unix_ms());
   n.end_time = e.end_time_unix_ms() > 0 ? rfc3339_from_unix_ms(e.end_time_unix_ms()) : rfc3339(now);
   const std::string output = valid_utf8(e.output());
+  n.output_hash = output_hash(output);
   n.output = std::string(utf8_prefix(output, budget));
   n.output_bytes = e.output_bytes_total();
   n.truncated = e.truncated() || n.output.size() < output.size();
@@ -207,19 +302,47 @@ void record_result(NodeStatus& n, const TrackerResult& r, std::uint64_t budget, 
 
 std::string summary_message(const CommandStatus& s) {
   if (s.targeted == 0) return "spec.selector matched no node; nothing ran";
-  if (!s.finished()) return "running on " + std::to_string(s.running) + " of " + std::to_string(s.targeted) + " node(s)";
-  if (s.failed == 0) return "succeeded on all " + std::to_string(s.targeted) + " node(s)";
-  std::string failed_nodes;
+  if (!s.finished()) {
+    std::string m = "running on " + std::to_string(s.running) + " of " + std::to_string(s.targeted) + " node(s)";
+    if (s.pending > 0) m += ", " + std::to_string(s.pending) + " waiting for a slot";
+    if (s.succeeded + s.failed > 0)
+      m += ", " + std::to_string(s.succeeded) + " succeeded, " + std::to_string(s.failed) + " failed";
+    if (s.skipped > 0) m += ", " + std::to_string(s.skipped) + " skipped (failure budget exceeded)";
+    return m;
+  }
+  if (s.failed == 0 && s.skipped == 0) return "succeeded on all " + std::to_string(s.targeted) + " node(s)";
+  std::string failed_list;
   int listed = 0;
   for (const auto& n : s.nodes) {
     if (n.phase != Phase::failed) continue;
     if (listed++ == 5) {
-      failed_nodes += ", ...";
+      failed_list += ", ...";
       break;
     }
-    failed_nodes += (failed_nodes.empty() ? "" : ", ") + n.name + " (" + n.reason + ")";
+    failed_list += (failed_list.empty() ? "" : ", ") + n.name + " (" + n.reason + ")";
   }
-  return "failed on " + std::to_string(s.failed) + " of " + std::to_string(s.targeted) + " node(s): " + failed_nodes;
+  std::string m = "failed on " + std::to_string(s.failed) + " of " + std::to_string(s.targeted) + " node(s)";
+  if (!failed_list.empty()) m += ": " + failed_list;
+  if (s.skipped > 0) m += "; " + std::to_string(s.skipped) + " skipped (failure budget exceeded)";
+  return m;
+}
+
+TtlCheck ttl_check(const rapidjson::Value& object, Clock::time_point now) {
+  TtlCheck check;
+  const auto meta = parse_command_meta(object);
+  const auto spec = parse_command_spec(object);
+  if (!meta || !spec || !spec->ttl_seconds_after_finished || meta->being_deleted) return check;
+  const CommandStatus status = parse_status(object);
+  if (!status.finished() || status.observed_generation != meta->generation) return check;
+  const auto completed = parse_rfc3339(status.completion_time);
+  if (!completed) return check;
+  const auto due = *completed + std::chrono::seconds(*spec->ttl_seconds_after_finished);
+  if (due <= now) {
+    check.due = true;
+    return check;
+  }
+  check.wait = std::chrono::ceil<std::chrono::milliseconds>(due - now);
+  return check;
 }
 
 }  // namespace jarvis::controller

@@ -13,12 +13,20 @@
 //   being deleted                -> cancel what still runs, then release the finalizer;
 //   without our finalizer        -> add it (nothing runs before the finalizer is there);
 //   unusable spec                -> status Failed with the problem, one InvalidSpec event;
-//   new generation               -> pick targets, record every target Dispatched (or AgentNotFound), start;
+//   new generation               -> pick targets (all recorded, frozen for the run), record the first window of
+//                                   them Dispatched (or AgentNotFound) and the rest Pending, start;
 //   current generation, running  -> fold delivered results in; resume dispatched nodes no tracker follows
 //                                   (after a controller restart: Start again with resume, which the agent's
 //                                   journal makes safe); a node whose agent has no ready endpoint left is
-//                                   reported AgentUnreachable.
-// Rate control and failure budgets belong here: they decide which targets get Dispatched in step 1.
+//                                   reported AgentUnreachable; then move the window (below);
+//   current generation, finished -> with spec.ttlSecondsAfterFinished: wait for completionTime + ttl, then
+//                                   expire (the reconciler re-reads the Command and deletes it by uid).
+// The rollout window (rollout.hpp): Pending nodes are dispatched in natural name order while fewer than
+// maxConcurrency run and the failure budget holds; once failures exceed maxFailures, every Pending node is
+// Skipped. Dispatching a window slot is recorded in the same conditional status write as the results that
+// freed it, before its Start, so a restarted controller continues the window and never starts a node twice.
+// Each status change refolds status.groups; the write that finishes the run carries the conditions and the
+// summary event.
 #pragma once
 
 #include <chrono>
@@ -78,6 +86,7 @@ struct Plan {
     add_finalizer,   // metadata.finalizers gets kFinalizer, nothing else in this pass
     finalize,        // cancel `cancels`, stop trackers, then remove kFinalizer
     update,          // write `status`, then start `executions`, post `events`, send `cancels`
+    expire,          // ttlSecondsAfterFinished has passed: re-read the Command, delete it by uid
   };
   Action action = Action::nothing;
   // The Command as read, for every action but nothing/forget (spec only when it is usable), so carrying the
@@ -96,7 +105,23 @@ struct Plan {
   bool stop_trackers = false;  // the run is over (finished status): trackers left are not needed
   std::string problem;         // why a Command cannot be run (malformed metadata or spec), for the log
   bool dispatching = false;    // update starts a new generation (for the log)
+  // nothing: look again after this long (a finished Command's TTL not yet due).
+  std::optional<std::chrono::milliseconds> requeue_after;
 };
+
+// Above this many targeted nodes, only nodes that did not succeed get a per-node event (the summary event and
+// status.groups carry the rest): see README "Events".
+inline constexpr int kNodeEventsForEveryNodeUpTo = 5000;
+
+// When a finished Command is due for deletion under spec.ttlSecondsAfterFinished.
+struct TtlCheck {
+  bool due = false;                                // delete it now
+  std::optional<std::chrono::milliseconds> wait;   // not yet: look again after this long
+};
+// From the Command as read (cache or a fresh GET): not due and no wait when it has no TTL, is not finished for
+// its current generation, or its completionTime is unreadable. A completionTime in the future (clock skew)
+// only delays: due once completionTime + ttl has passed on this clock.
+TtlCheck ttl_check(const rapidjson::Value& object, std::chrono::system_clock::time_point now);
 
 struct PlanInput {
   std::string key;                          // "namespace/name"

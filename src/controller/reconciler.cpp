@@ -1,6 +1,7 @@
 #include "controller/reconciler.hpp"
 
 #include "common/concurrently.hpp"
+#include "common/json.hpp"
 #include "common/limits.hpp"
 #include "kube/object.hpp"
 
@@ -67,7 +68,11 @@ asio::awaitable<ReconcileResult> Reconciler::carry_out(const std::string& key, c
         trackers_.stop(key);
         forget(key);
       }
+      if (p.requeue_after) co_return ReconcileResult::after(*p.requeue_after);
       co_return ReconcileResult::done();
+
+    case Plan::Action::expire:
+      co_return co_await expire(key, p.meta);
 
     case Plan::Action::forget:
       trackers_.stop(key);
@@ -140,6 +145,21 @@ asio::awaitable<ReconcileResult> Reconciler::carry_out(const std::string& key, c
                                    {"phase", to_string(*p.status->phase)}, {"succeeded", p.status->succeeded},
                                    {"failed", p.status->failed}});
   }
+  co_return ReconcileResult::done();
+}
+
+asio::awaitable<ReconcileResult> Reconciler::expire(const std::string& key, const CommandMeta& meta) {
+  // Decided on the cache; re-read from the API server so a Command changed meanwhile (a new run) is not deleted.
+  auto fresh = co_await api_.read(meta);
+  if (!fresh) co_return on_write_failure(fresh.error(), "read the Command for its TTL", key, log_);
+  if (!*fresh) co_return ReconcileResult::done();
+  const auto uid = string_at(**fresh, {"metadata", "uid"});
+  if (!uid || *uid != meta.uid) co_return ReconcileResult::done();  // another Command of that name now
+  const TtlCheck check = ttl_check(**fresh, std::chrono::system_clock::now());
+  if (!check.due) co_return check.wait ? ReconcileResult::after(*check.wait) : ReconcileResult::done();
+  if (auto removed = co_await api_.remove(meta); !removed)
+    co_return on_write_failure(removed.error(), "delete the Command after ttlSecondsAfterFinished", key, log_);
+  log_.info("command deleted: ttlSecondsAfterFinished passed", {{"command", key}, {"uid", meta.uid}});
   co_return ReconcileResult::done();
 }
 

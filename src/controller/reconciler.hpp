@@ -69,6 +69,8 @@ class Reconciler {
   std::chrono::steady_clock::duration spacing(const CommandStatus& status) const;
   // What is left of the spacing after the Command's last status write (zero when none or over).
   std::chrono::steady_clock::duration spacing_left(const std::string& key) const;
+  // ttlSecondsAfterFinished has passed (as the cache says): re-read, check again, delete by uid.
+  boost::asio::awaitable<ReconcileResult> expire(const std::string& key, const CommandMeta& meta);
   boost::asio::awaitable<void> post_event(const std::string& key, const CommandMeta& meta, const EventSpec& event);
   void forget(const std::string& key);
 

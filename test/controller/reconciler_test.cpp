@@ -45,6 +45,8 @@ class ScriptedApi final : public CommandApi {
   std::vector<EventSpec> events;
   int conflicts = 0;
   std::optional<int> fail_next_status_with;    // an HTTP status to answer the next status write with
+  std::string spec_extra;                      // more spec fields for store(), e.g. R"(,"ttlSecondsAfterFinished":3)"
+  std::vector<std::string> deleted_uids;       // every accepted DELETE, by its uid precondition
 
   void store(std::int64_t generation, const std::string& command, bool finalizer = true, bool deleting = false,
              const std::string& status_json_text = "") {
@@ -53,7 +55,7 @@ class ScriptedApi final : public CommandApi {
                        R"(,"resourceVersion":")" + std::to_string(++resource_version) + "\"";
     if (finalizer) text += R"(,"finalizers":["jarvis.io/finalizer"])";
     if (deleting) text += R"(,"deletionTimestamp":"2026-11-29T12:00:00Z")";
-    text += R"(},"spec":{"command":")" + command + R"(","timeoutSeconds":30})";
+    text += R"(},"spec":{"command":")" + command + R"(","timeoutSeconds":30)" + spec_extra + "}";
     if (!status_json_text.empty()) text += R"(,"status":)" + status_json_text;
     text += "}";
     object = std::make_shared<rapidjson::Document>();
@@ -103,6 +105,20 @@ class ScriptedApi final : public CommandApi {
     md.AddMember("finalizers", list, object->GetAllocator());
     bump();
     journal_.push_back(present ? "add-finalizer" : "remove-finalizer");
+    co_return Ok{};
+  }
+
+  asio::awaitable<Result<kube::Object>> read(const CommandMeta&) override {
+    journal_.push_back("read");
+    co_return snapshot();
+  }
+
+  asio::awaitable<Status> remove(const CommandMeta& meta) override {
+    if (!object) co_return Error{"not found", 404};
+    if (meta.uid != *string_at(*object, {"metadata", "uid"})) co_return Error{"uid precondition failed", 409};
+    deleted_uids.push_back(meta.uid);
+    journal_.push_back("delete " + meta.uid);
+    object.reset();
     co_return Ok{};
   }
 
@@ -553,5 +569,81 @@ TEST_CASE("nodes without a ready agent are reported at dispatch; an invalid spec
     c.reconcile();
     CHECK(f.api.statuses.size() == 1);
     CHECK(f.agents.starts.empty());
+  }
+}
+
+TEST_CASE("a window slot freed by a result is recorded Dispatched before its Start") {
+  Fixture f;
+  Controller c(f.io, f.api, f.agents, f.cluster);
+  f.api.spec_extra = R"(,"maxConcurrency":1)";
+  f.api.store(1, "echo hi");
+  c.cache = f.api.snapshot();
+  CHECK(c.reconcile() == ReconcileResult::done());
+  CHECK(count(f.journal, "start ") == 1);
+  CHECK(f.api.statuses.back().pending == 2);
+  c.cache = f.api.snapshot();
+  f.agents.finish(id_of(1, "n1"), 0, "ok");
+  run_until(f.io, [&] { return !c.requeued.empty(); });
+  CHECK(c.reconcile() == ReconcileResult::done());
+  // One write records n1's result and n2's dispatch; only then is n2 started.
+  const std::size_t written = f.journal.size() - 1 - std::distance(
+      f.journal.rbegin(), std::find_if(f.journal.rbegin(), f.journal.rend(), [](const std::string& l) {
+        return l.rfind("status ", 0) == 0;
+      }));
+  CHECK(written < index_of(f.journal, "start " + id_of(1, "n2")));
+  CHECK(f.api.statuses.back().find("n2")->reason == reason::dispatched);
+  CHECK(f.api.statuses.back().succeeded == 1);
+  CHECK(f.agents.total_runs(id_of(1, "n3")) == 0);
+}
+
+TEST_CASE("a finished Command is deleted ttlSecondsAfterFinished after completion, by uid, after a re-read") {
+  Fixture f;
+  Controller c(f.io, f.api, f.agents, f.cluster);
+  f.api.spec_extra = R"(,"ttlSecondsAfterFinished":0)";
+  const auto now = std::chrono::system_clock::now();
+  const auto finished = [&](std::chrono::system_clock::time_point completed) {
+    return R"({"phase":"Succeeded","observedGeneration":1,"completionTime":")" + rfc3339(completed) +
+           R"(","targeted":0,"nodes":[]})";
+  };
+  SECTION("due: read, then deleted with the uid") {
+    f.api.store(1, "echo hi", true, false, finished(now - std::chrono::seconds(5)));
+    c.cache = f.api.snapshot();
+    CHECK(c.reconcile() == ReconcileResult::done());
+    CHECK(index_of(f.journal, "read") < index_of(f.journal, "delete " + kUid));
+    CHECK(f.api.deleted_uids == std::vector<std::string>{kUid});
+  }
+  SECTION("not due yet: requeued for when it is, nothing deleted") {
+    f.api.spec_extra = R"(,"ttlSecondsAfterFinished":60)";
+    f.api.store(1, "echo hi", true, false, finished(now - std::chrono::seconds(5)));
+    c.cache = f.api.snapshot();
+    const ReconcileResult r = c.reconcile();
+    REQUIRE(r.kind == ReconcileResult::Kind::requeue_after);
+    CHECK(r.delay > std::chrono::seconds(50));
+    CHECK(r.delay <= std::chrono::seconds(55));
+    CHECK(f.api.deleted_uids.empty());
+  }
+  SECTION("a completionTime in the future (clock skew) defers instead of deleting early") {
+    f.api.store(1, "echo hi", true, false, finished(now + std::chrono::minutes(10)));
+    c.cache = f.api.snapshot();
+    const ReconcileResult r = c.reconcile();
+    REQUIRE(r.kind == ReconcileResult::Kind::requeue_after);
+    CHECK(r.delay > std::chrono::minutes(9));
+    CHECK(f.api.deleted_uids.empty());
+  }
+  SECTION("the re-read shows a new run (spec changed since the cache): not deleted") {
+    f.api.store(1, "echo hi", true, false, finished(now - std::chrono::seconds(5)));
+    c.cache = f.api.snapshot();
+    f.api.store(2, "echo new", true, false, finished(now - std::chrono::seconds(5)));  // observedGeneration 1 < 2
+    CHECK(c.reconcile() == ReconcileResult::done());
+    CHECK(f.api.deleted_uids.empty());
+  }
+  SECTION("a running Command is never deleted") {
+    f.api.store(1, "sleep 100");
+    c.cache = f.api.snapshot();
+    c.reconcile();
+    c.cache = f.api.snapshot();
+    c.reconcile();
+    CHECK(f.api.deleted_uids.empty());
+    CHECK(count(f.journal, "read") == 0);
   }
 }
