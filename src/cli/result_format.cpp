@@ -4,6 +4,8 @@
 #include <map>
 #include <tuple>
 
+#include "common/node_ranges.hpp"
+
 namespace jarvis::cli {
 
 namespace {
@@ -33,19 +35,21 @@ std::vector<ResultGroup> fold_nodes(const std::vector<NodeResult>& nodes) {
   std::map<Key, std::size_t> index;
   std::vector<ResultGroup> groups;
   std::vector<std::string> reasons;
+  std::vector<std::vector<std::string>> names;
   for (const NodeResult& n : nodes) {
     Key key{n.phase, outcome_reason(n), n.exit_code, n.output};
     auto [it, added] = index.emplace(key, groups.size());
     if (added) {
       groups.push_back(ResultGroup{{}, 0, n.phase, n.exit_code, n.output, false});
       reasons.push_back(outcome_reason(n));
+      names.emplace_back();
     }
-    ResultGroup& g = groups[it->second];
-    g.nodes += (g.count == 0 ? "" : ",") + n.name;
-    ++g.count;
+    names[it->second].push_back(n.name);
+    ++groups[it->second].count;
   }
   // The reason travels in the phase text of the folded header ("Failed, TimedOut").
   for (std::size_t i = 0; i < groups.size(); ++i) {
+    groups[i].nodes = fold_node_names(std::move(names[i]));
     if (!reasons[i].empty()) groups[i].phase += ", " + reasons[i];
   }
   std::stable_sort(groups.begin(), groups.end(),

@@ -10,7 +10,7 @@
 namespace jarvis::cli {
 
 // Nodes folded by identical (phase, reason unless exited, exit code, output): largest group first, then by
-// first node name; node names in a group comma-separated, in status order.
+// first node name; a group's node names in compact range form (common/node_ranges: kind-worker[2-5,7]).
 std::vector<ResultGroup> fold_nodes(const std::vector<NodeResult>& nodes);
 
 // The groups to show: status.groups when the controller wrote them, else fold_nodes(view.nodes).

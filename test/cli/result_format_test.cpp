@@ -105,3 +105,14 @@ TEST_CASE("a success summary counts the nodes") {
   CHECK(view.all_succeeded());
   CHECK(format_summary(view) == "jarvis/run-abcde: Succeeded on 2 of 2 node(s)");
 }
+
+TEST_CASE("folded node sets use the compact range form") {
+  std::vector<NodeResult> nodes;
+  for (int i : {2, 3, 4, 5, 7}) nodes.push_back(node("kind-worker" + std::to_string(i), "Succeeded", 0, "ok\n"));
+  nodes.push_back(node("kind-worker6", "Failed", 1, "no\n"));
+  auto groups = fold_nodes(nodes);
+  REQUIRE(groups.size() == 2);
+  CHECK(groups[0].nodes == "kind-worker[2-5,7]");
+  CHECK(groups[0].count == 5);
+  CHECK(groups[1].nodes == "kind-worker6");
+}
