@@ -88,7 +88,8 @@ asio::awaitable<int> wait_and_print(Session& s, const kube::Object& created, Out
 
 asio::awaitable<int> create_and_wait(Session& s, CommandRequest request, OutputFormat format) {
   CommandClient commands(s.client);
-  auto created = co_await commands.create(request.ns, command_json(request));
+  const bool strict = request.max_concurrency || request.max_failures;
+  auto created = co_await commands.create(request.ns, command_json(request), strict);
   if (!created) co_return fail(created.error());
   co_return co_await wait_and_print(s, *created, format);
 }

@@ -37,6 +37,12 @@ Error command_error(const kube::Response& response, const std::string& verb, con
                      kube::describe_response(response),
                  403};
   }
+  if (response.status == 400 && kube::describe_response(response).find("unknown field") != std::string::npos) {
+    return Error{"the Command CRD in this cluster does not know a field this run needs (" +
+                     kube::describe_response(response) +
+                     "): install the CRD of this jarvis version (kubectl apply -k manifests/); nothing was created",
+                 400};
+  }
   if (response.status == 404 && !name.empty()) {
     return Error{object + " not found (list them with kubectl get commands -n " + ns + ")", 404};
   }
@@ -48,8 +54,9 @@ Error command_error(const kube::Response& response, const std::string& verb, con
   return Error{verb + " " + object + ": " + kube::describe_response(response), static_cast<int>(response.status)};
 }
 
-asio::awaitable<Result<kube::Object>> CommandClient::create(const std::string& ns, std::string body) {
-  auto answer = co_await client_.request(http::verb::post, commands_path(ns), std::move(body));
+asio::awaitable<Result<kube::Object>> CommandClient::create(const std::string& ns, std::string body, bool strict) {
+  std::string target = commands_path(ns) + (strict ? "?fieldValidation=Strict" : "");
+  auto answer = co_await client_.request(http::verb::post, target, std::move(body));
   if (!answer) co_return answer.error();
   if (!kube::is_success(*answer)) co_return command_error(*answer, "create", ns, "");
   co_return object_from(*answer, "the created command");

@@ -27,8 +27,10 @@ class CommandClient {
  public:
   explicit CommandClient(kube::Client& client) : client_(client) {}
 
-  // POST; the created object.
-  boost::asio::awaitable<Result<kube::Object>> create(const std::string& ns, std::string body);
+  // POST; the created object. `strict`: the API server refuses fields its CRD does not know (fieldValidation
+  // Strict) instead of dropping them: a rollout window or failure budget silently dropped would run on every
+  // node at once.
+  boost::asio::awaitable<Result<kube::Object>> create(const std::string& ns, std::string body, bool strict);
   boost::asio::awaitable<Result<kube::Object>> get(const std::string& ns, const std::string& name);
   // DELETE with a UID precondition, so a Command of the same name made meanwhile is never deleted.
   boost::asio::awaitable<Status> remove(const std::string& ns, const std::string& name, const std::string& uid);

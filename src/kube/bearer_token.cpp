@@ -15,7 +15,7 @@ std::string trim_whitespace(std::string text) {
 }
 }  // namespace
 
-BearerToken::BearerToken(std::string token, std::string token_file, Logger& log, std::optional<ExecTokenCache> exec)
+BearerToken::BearerToken(std::string token, std::string token_file, Logger& log, std::shared_ptr<ExecTokenCache> exec)
     : token_(std::move(token)), token_file_(std::move(token_file)), log_(log), exec_(std::move(exec)) {}
 
 Result<std::string> BearerToken::current(Clock::time_point now) {

@@ -5,7 +5,7 @@
 #pragma once
 
 #include <chrono>
-#include <optional>
+#include <memory>
 #include <string>
 
 #include "common/log.hpp"
@@ -20,7 +20,7 @@ class BearerToken {
   static constexpr std::chrono::seconds kRereadInterval{60};
 
   BearerToken(std::string token, std::string token_file, Logger& log,
-              std::optional<ExecTokenCache> exec = std::nullopt);
+              std::shared_ptr<ExecTokenCache> exec = nullptr);
 
   // The static or file token to send now; "" for none.
   const std::string& get(Clock::time_point now);
@@ -38,7 +38,7 @@ class BearerToken {
   Logger& log_;
   Clock::time_point read_at_{};
   bool stale_ = true;
-  std::optional<ExecTokenCache> exec_;
+  std::shared_ptr<ExecTokenCache> exec_;  // shared with the other clients of the same configuration
 };
 
 }  // namespace jarvis::kube

@@ -34,7 +34,9 @@ Client::Client(asio::any_io_executor ex, ClusterConfig config, ClientOptions opt
       log_(log),
       tls_(make_tls_context(config_)),
       token_(config_.token, config_.token_file, log,
-             config_.exec.configured() ? std::optional(ExecTokenCache::for_plugin(config_.exec)) : std::nullopt),
+             config_.exec_tokens || !config_.exec.configured()
+                 ? config_.exec_tokens
+                 : std::make_shared<ExecTokenCache>(ExecTokenCache::for_plugin(config_.exec))),
       rate_limit_(options_.qps, options_.burst, std::chrono::steady_clock::now()) {
   bool ipv6 = config_.host.find(':') != std::string::npos;
   host_header_ = (ipv6 ? "[" + config_.host + "]" : config_.host) + ":" + config_.port;

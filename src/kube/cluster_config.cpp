@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "kube/base64.hpp"
+#include "kube/exec_credential.hpp"
 #include "kube/tls_context.hpp"
 
 namespace jarvis::kube {
@@ -297,6 +298,9 @@ Result<ClusterConfig> load_kubeconfigs(const std::vector<std::string>& paths, co
   }
   if (!config) return config;
   if (auto tls = make_tls_context(*config); !tls) return tls.error();
+  if (config->exec.configured()) {
+    config->exec_tokens = std::make_shared<ExecTokenCache>(ExecTokenCache::for_plugin(config->exec));
+  }
   return config;
 }
 

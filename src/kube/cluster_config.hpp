@@ -2,6 +2,7 @@
 // pod, from the service account. Every error is one line that names the file and field and says the fix.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,6 +10,8 @@
 #include "common/result.hpp"
 
 namespace jarvis::kube {
+
+class ExecTokenCache;
 
 // A kubeconfig user's credential `exec` plugin (client.authentication.k8s.io/v1 or v1beta1): a program
 // that prints an ExecCredential whose status.token is sent as the bearer token (see exec_credential.hpp).
@@ -32,6 +35,9 @@ struct ClusterConfig {
   std::string token_file;  // re-read every minute and after a 401 (in-cluster projected token; kubeconfig tokenFile)
   std::string client_cert_pem, client_key_pem;  // from *-data or files
   ExecPluginConfig exec;   // the user's credential plugin, when it has one
+  // The plugin's token cache, shared by every client made from this configuration (the controller's API and
+  // events clients), so the plugin runs once per token lifetime for the whole process.
+  std::shared_ptr<ExecTokenCache> exec_tokens;
   std::string default_namespace;  // the context's namespace, or the service account's; may be empty
   std::string source;  // "kubeconfig /x/y (context admin)" or "in-cluster" — for messages
   std::string context;  // the kubeconfig context used; "" in-cluster

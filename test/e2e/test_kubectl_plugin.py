@@ -34,14 +34,14 @@ def jarvis(cluster, tmp_path_factory):
     and a bin directory holding kubectl and the kubectl-jarvis symlink."""
     cluster.apply_manifests(MANIFESTS)
     cluster.kubectl("wait", "--for=condition=Established", "crd/commands.jarvis.io", "--timeout=60s")
-    controller = cluster.start_controller()
+    cluster.plugin_controller = cluster.start_controller()
     wait_agents_serve(cluster, wait_agent_secret(cluster)["tls.crt"])
     bin_dir = tmp_path_factory.mktemp("plugin-bin")
     (bin_dir / "kubectl-jarvis").symlink_to(cluster.jarvis)
     cluster.plugin_env = {**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
                           "KUBECONFIG": str(cluster.admin_kubeconfig)}
     yield cluster
-    controller.stop()
+    cluster.plugin_controller.stop()
 
 
 def plugin(cluster, *args, kubeconfig=None, timeout=120):
@@ -360,3 +360,35 @@ def test_a_viewer_is_told_which_role_creating_commands_needs(jarvis):
                "Command for-viewer to succeed")
     shown = plugin(jarvis, "get", "-n", NAMESPACE, "for-viewer", kubeconfig=viewer)
     assert shown.returncode == 0, shown.stderr
+
+
+def test_the_controller_authenticates_with_an_exec_plugin_too(jarvis, tmp_path):
+    """Replaces the module's controller (for the tests after it too) by one whose kubeconfig has an exec
+    plugin printing the controller's token."""
+    counter = tmp_path / "calls"
+    kubeconfig = exec_kubeconfig(jarvis, tmp_path / "controller.kubeconfig",
+                                 write_credential_plugin(tmp_path, [jarvis.controller_token]), counter)
+    jarvis.plugin_controller.stop()
+    jarvis.plugin_controller = controller = jarvis.start_controller(kubeconfig=kubeconfig)
+    wait_until(lambda: '"msg":"caches synced' in controller.log_text(), 60, "the exec-authenticated controller to sync")
+    result = plugin(jarvis, "run", "-n", NAMESPACE, "--all", "--", "true")
+    assert result.returncode == 0, result.stderr + controller.log_text()[-3000:]
+    # Lists, watches, status writes and events, all with the one token the plugin printed.
+    assert counter.read_text().splitlines() == ["call"]
+
+
+def test_a_rollout_window_the_crd_does_not_know_is_refused_not_dropped(jarvis):
+    """Until the CRD has spec.maxConcurrency (issue 14), a run asking for a window must not run everywhere at
+    once: the create is strict and nothing is created. With that CRD, the run goes through."""
+    crd = json.loads(jarvis.kubectl("get", "crd", "commands.jarvis.io", "-o", "json").stdout)
+    spec_fields = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    before = len(json.loads(jarvis.kubectl("get", "commands", "-n", NAMESPACE, "-o", "json").stdout)["items"])
+    result = plugin(jarvis, "run", "-n", NAMESPACE, "--all", "--max-concurrency", "1", "--max-failures", "0",
+                    "--", "true")
+    if "maxConcurrency" in spec_fields:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode == 1
+        assert "does not know a field" in result.stderr and "maxConcurrency" in result.stderr, result.stderr
+        after = len(json.loads(jarvis.kubectl("get", "commands", "-n", NAMESPACE, "-o", "json").stdout)["items"])
+        assert after == before
