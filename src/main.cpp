@@ -1,10 +1,13 @@
-// jarvis: one executable, two roles. Parses flags, builds the logger and hands over to the role.
+// jarvis: one executable, two roles, and the kubectl plugin. Called as kubectl-jarvis or with a plugin
+// subcommand first (`jarvis run ...`, `jarvis cli ...`) it is `kubectl jarvis` (src/cli); otherwise it parses
+// the role's flags, builds the logger and hands over to the role.
 #include <cstdio>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "agent/agent.hpp"
+#include "cli/plugin_main.hpp"
 #include "common/log.hpp"
 #include "controller/controller.hpp"
 #include "jarvis_version.hpp"
@@ -12,10 +15,12 @@
 
 int main(int argc, char** argv) {
   jarvis::tls::configure_grpc_runtime();
+  if (jarvis::cli::is_plugin_invocation(argc, argv)) return jarvis::cli::plugin_main(argc, argv);
   CLI::App app{
       "jarvis runs shell commands on Kubernetes nodes.\n"
       "  --role=controller  watches Command resources (jarvis.io/v1) and runs them on the selected nodes\n"
-      "  --role=agent       serves gRPC on one node and runs the commands the controller sends",
+      "  --role=agent       serves gRPC on one node and runs the commands the controller sends\n"
+      "  run|get|describe|logs|rerun|completion ...  the kubectl plugin (also as kubectl-jarvis; see jarvis cli --help)",
       "jarvis"};
   app.get_formatter()->column_width(40);
   app.set_version_flag("--version", std::string("jarvis ") + JARVIS_VERSION);

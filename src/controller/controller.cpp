@@ -39,10 +39,10 @@ namespace asio = boost::asio;
 void add_flags(CLI::App& app, ControllerOptions& o) {
   const char* g = "Controller";
   app.add_option("--kubeconfig", o.kubeconfig,
-                 "controller: kubeconfig file (current context); default $KUBECONFIG, else the in-cluster "
+                 "controller: kubeconfig file (current context; token, tokenFile, client certificate or credential "
+                 "exec plugin); default the files of $KUBECONFIG merged as kubectl does, else the in-cluster "
                  "service account")
-      ->group(g)
-      ->envname("KUBECONFIG");
+      ->group(g);
   app.add_option("--namespace", o.namespaces,
                  "controller: namespace whose Commands are run (repeat or comma-separate); default all")
       ->group(g)

@@ -15,8 +15,13 @@ std::string trim_whitespace(std::string text) {
 }
 }  // namespace
 
-BearerToken::BearerToken(std::string token, std::string token_file, Logger& log)
-    : token_(std::move(token)), token_file_(std::move(token_file)), log_(log) {}
+BearerToken::BearerToken(std::string token, std::string token_file, Logger& log, std::shared_ptr<ExecTokenCache> exec)
+    : token_(std::move(token)), token_file_(std::move(token_file)), log_(log), exec_(std::move(exec)) {}
+
+Result<std::string> BearerToken::current(Clock::time_point now) {
+  if (exec_) return exec_->token(std::chrono::system_clock::now());
+  return get(now);
+}
 
 const std::string& BearerToken::get(Clock::time_point now) {
   if (!token_file_.empty() && (stale_ || now - read_at_ >= kRereadInterval)) reread(now);
@@ -24,6 +29,10 @@ const std::string& BearerToken::get(Clock::time_point now) {
 }
 
 bool BearerToken::refresh_after_unauthorized() {
+  if (exec_) {
+    exec_->invalidate();
+    return true;
+  }
   if (token_file_.empty()) return false;
   stale_ = true;
   return true;

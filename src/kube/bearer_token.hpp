@@ -1,12 +1,16 @@
 // The bearer token sent with every request: a static kubeconfig token, or a token file that is re-read at
 // least every minute and right after a 401, because projected service-account tokens rotate (client-go does
-// the same). A failed re-read keeps the last good token and says so in the log.
+// the same). A failed re-read keeps the last good token and says so in the log. With a credential exec plugin
+// (exec_credential.hpp), the plugin's token, cached until it expires, comes first.
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "common/log.hpp"
+#include "common/result.hpp"
+#include "kube/exec_credential.hpp"
 
 namespace jarvis::kube {
 
@@ -15,11 +19,15 @@ class BearerToken {
   using Clock = std::chrono::steady_clock;
   static constexpr std::chrono::seconds kRereadInterval{60};
 
-  BearerToken(std::string token, std::string token_file, Logger& log);
+  BearerToken(std::string token, std::string token_file, Logger& log,
+              std::shared_ptr<ExecTokenCache> exec = nullptr);
 
-  // The token to send now; "" for none.
+  // The static or file token to send now; "" for none.
   const std::string& get(Clock::time_point now);
-  // The server rejected the token: the next get() re-reads the file. False when there is nothing to re-read.
+  // The token to send now: the exec plugin's when there is one (an Error when the plugin fails), else get().
+  Result<std::string> current(Clock::time_point now);
+  // The server rejected the token: the next get() re-reads the file, the next current() runs the exec plugin
+  // again. False when there is nothing to re-read.
   bool refresh_after_unauthorized();
 
  private:
@@ -30,6 +38,7 @@ class BearerToken {
   Logger& log_;
   Clock::time_point read_at_{};
   bool stale_ = true;
+  std::shared_ptr<ExecTokenCache> exec_;  // shared with the other clients of the same configuration
 };
 
 }  // namespace jarvis::kube

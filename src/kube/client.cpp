@@ -33,7 +33,10 @@ Client::Client(asio::any_io_executor ex, ClusterConfig config, ClientOptions opt
       options_(options),
       log_(log),
       tls_(make_tls_context(config_)),
-      token_(config_.token, config_.token_file, log),
+      token_(config_.token, config_.token_file, log,
+             config_.exec_tokens || !config_.exec.configured()
+                 ? config_.exec_tokens
+                 : std::make_shared<ExecTokenCache>(ExecTokenCache::for_plugin(config_.exec))),
       rate_limit_(options_.qps, options_.burst, std::chrono::steady_clock::now()) {
   bool ipv6 = config_.host.find(':') != std::string::npos;
   host_header_ = (ipv6 ? "[" + config_.host + "]" : config_.host) + ":" + config_.port;
@@ -61,14 +64,15 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Client::open_connection() {
   co_return connection;
 }
 
-HttpRequest Client::make_request(http::verb method, const std::string& target, std::string body,
-                                 const std::string& content_type) {
+Result<HttpRequest> Client::make_request(http::verb method, const std::string& target, std::string body,
+                                         const std::string& content_type) {
   HttpRequest request{method, target, 11};
   request.set(http::field::host, host_header_);
   request.set(http::field::user_agent, "jarvis/" JARVIS_VERSION);
   request.set(http::field::accept, "application/json");
-  const std::string& token = token_.get(std::chrono::steady_clock::now());
-  if (!token.empty()) request.set(http::field::authorization, "Bearer " + token);
+  auto token = token_.current(std::chrono::steady_clock::now());
+  if (!token) return token.error();
+  if (!token->empty()) request.set(http::field::authorization, "Bearer " + *token);
   if (!body.empty()) request.set(http::field::content_type, content_type);
   request.keep_alive(true);
   request.body() = std::move(body);
@@ -112,9 +116,10 @@ asio::awaitable<Result<Response>> Client::request(http::verb method, std::string
       connection = std::move(*opened);
     }
 
+    auto made = make_request(method, target, body, content_type);
+    if (!made) co_return Error{describe_request(method, target) + ": " + made.error().message};
     Result<Response> answer =
-        co_await connection->round_trip(make_request(method, target, body, content_type), options_.request_timeout,
-                                        options_.max_response_bytes);
+        co_await connection->round_trip(*made, options_.request_timeout, options_.max_response_bytes);
     if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
     if (!answer) {
       if (reused && connection->bytes_received() == 0) {
@@ -154,7 +159,9 @@ asio::awaitable<Result<Response>> Client::stream(std::string target, std::chrono
   auto opened = co_await open_connection();
   if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
   if (!opened) co_return Error{"GET " + target + ": " + opened.error().message, opened.error().code};
-  Result<Response> answer = co_await (*opened)->stream(make_request(http::verb::get, target, {}, {}), idle_timeout, on_data);
+  auto made = make_request(http::verb::get, target, {}, {});
+  if (!made) co_return Error{"GET " + target + ": " + made.error().message};
+  Result<Response> answer = co_await (*opened)->stream(*made, idle_timeout, on_data);
   if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
   if (!answer) co_return Error{"GET " + target + ": " + answer.error().message, answer.error().code};
   if (answer->status == 401) token_.refresh_after_unauthorized();

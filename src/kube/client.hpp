@@ -71,7 +71,7 @@ class Client {
   boost::asio::awaitable<Status> wait_for_rate_limit();
   boost::asio::awaitable<Status> sleep(std::chrono::steady_clock::duration delay);
   boost::asio::awaitable<Result<std::unique_ptr<Connection>>> open_connection();
-  HttpRequest make_request(boost::beast::http::verb method, const std::string& target, std::string body,
+  Result<HttpRequest> make_request(boost::beast::http::verb method, const std::string& target, std::string body,
                            const std::string& content_type);
 
   boost::asio::any_io_executor ex_;

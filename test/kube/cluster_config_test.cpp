@@ -189,12 +189,93 @@ TEST_CASE("kubeconfig errors name the file, the field and the fix") {
     REQUIRE_FALSE(config);
     CHECK_THAT(config.error().message, Catch::Contains("user \"admin\".tokenFile: cannot read /nonexistent/token"));
   }
-  SECTION("exec plugins are refused with the alternatives") {
-    auto path = dir.write("config", kubeconfig("    exec:\n      command: aws\n"));
-    auto config = load_kubeconfig(path);
-    REQUIRE_FALSE(config);
-    CHECK_THAT(config.error().message, Catch::Contains("exec is not supported; use a token"));
+  SECTION("an exec plugin without a command or with an unknown apiVersion") {
+    auto path = dir.write("config", kubeconfig("    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"));
+    CHECK_THAT(load_kubeconfig(path).error().message, Catch::Contains("user \"admin\".exec.command is not set"));
+    path = dir.write("config2", kubeconfig("    exec:\n      apiVersion: client.authentication.k8s.io/v1alpha1\n"
+                                           "      command: x\n"));
+    CHECK_THAT(load_kubeconfig(path).error().message,
+               Catch::Contains("exec.apiVersion") && Catch::Contains("use client.authentication.k8s.io/v1"));
   }
+  SECTION("auth-provider is refused with the alternatives") {
+    auto path = dir.write("config", kubeconfig("    auth-provider:\n      name: gcp\n"));
+    CHECK_THAT(load_kubeconfig(path).error().message, Catch::Contains("auth-provider is not supported") &&
+                                                          Catch::Contains("exec plugin"));
+  }
+}
+
+TEST_CASE("an exec plugin: command resolved like kubectl, args, env, hint") {
+  TemporaryDirectory dir;
+  auto path = dir.write("config", kubeconfig("    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+                                             "      command: ./bin/token-helper\n"
+                                             "      args: [get-token, --cluster, c1]\n"
+                                             "      env:\n      - name: REGION\n        value: eu\n"
+                                             "      installHint: install token-helper\n"));
+  auto config = load_kubeconfig(path);
+  REQUIRE(config);
+  CHECK(config->exec.configured());
+  CHECK(config->exec.command == (dir.path() / "./bin/token-helper").string());
+  CHECK(config->exec.args == std::vector<std::string>{"get-token", "--cluster", "c1"});
+  REQUIRE(config->exec.env.size() == 1);
+  CHECK(config->exec.env[0] == std::pair<std::string, std::string>{"REGION", "eu"});
+  CHECK(config->exec.install_hint == "install token-helper");
+  CHECK(config->exec.api_version == "client.authentication.k8s.io/v1");
+  // A bare name is looked up on PATH when run.
+  auto bare = dir.write("config2", kubeconfig("    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+                                              "      command: aws\n"));
+  CHECK(load_kubeconfig(bare)->exec.command == "aws");
+}
+
+TEST_CASE("several kubeconfig files merge as kubectl merges KUBECONFIG: the first file wins per name") {
+  TemporaryDirectory dir;
+  // First file: current-context and the user "admin" only (its token wins), plus a context of its own.
+  auto first = dir.write("first",
+                         "apiVersion: v1\nkind: Config\ncurrent-context: mine\n"
+                         "contexts:\n- name: mine\n  context:\n    cluster: local\n    user: admin\n    namespace: team\n"
+                         "users:\n- name: admin\n  user:\n    token: from-first\n");
+  // Second file: the clusters, a user of the same name (loses), its own current-context (loses).
+  auto second = dir.write("second", kubeconfig("    token: from-second\n", "elsewhere"));
+  auto missing = (dir.path() / "missing").string();
+  auto merged = load_kubeconfigs({missing, first, second});
+  REQUIRE(merged);
+  CHECK(merged->context == "mine");
+  CHECK(merged->server == "https://127.0.0.1:6443");  // cluster "local" from the second file
+  CHECK(merged->token == "from-first");
+  CHECK(merged->default_namespace == "team");
+  CHECK(merged->source == "kubeconfig " + first + " (context mine)");
+
+  // --context picks a context that only the second file has.
+  auto other = load_kubeconfigs({first, second}, "elsewhere");
+  REQUIRE(other);
+  CHECK(other->server == "https://other.example:8443");
+  CHECK(other->token == "from-first");
+
+  // Reversed order: the second file's current-context and user win.
+  auto reversed = load_kubeconfigs({second, first});
+  REQUIRE(reversed);
+  CHECK(reversed->context == "elsewhere");
+  CHECK(reversed->token == "from-second");
+
+  // A name found in no file names every file.
+  auto unknown = load_kubeconfigs({first, second}, "nope");
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().message == "kubeconfig " + first + ":" + second + ": context \"nope\" not found in contexts");
+  CHECK_FALSE(load_kubeconfigs({missing}));
+}
+
+TEST_CASE("KUBECONFIG with several files is merged by load_cluster_config") {
+  TemporaryDirectory dir;
+  auto first = dir.write("a", "apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user:\n    token: from-a\n");
+  auto second = dir.write("b", kubeconfig("    token: from-b\n"));
+  ScopedEnv kubeconfig_env("KUBECONFIG", (first + "::" + second).c_str());
+  CHECK(kubeconfig_env_paths() == std::vector<std::string>{first, second});
+  auto config = load_cluster_config("");
+  REQUIRE(config);
+  CHECK(config->token == "from-a");
+  CHECK(config->default_namespace == "jarvis");
+  auto with_context = load_cluster_config("", "elsewhere");
+  REQUIRE(with_context);
+  CHECK(with_context->server == "https://other.example:8443");
 }
 
 TEST_CASE("server URLs: default port, IPv6, paths") {
@@ -253,7 +334,7 @@ TEST_CASE("outside a pod without a kubeconfig the error says what to pass") {
   CHECK_THAT(config.error().message, Catch::Contains("KUBERNETES_SERVICE_HOST") && Catch::Contains("--kubeconfig"));
 }
 
-TEST_CASE("--kubeconfig wins over KUBECONFIG, whose first file wins over in-cluster") {
+TEST_CASE("--kubeconfig wins over KUBECONFIG, whose files win over in-cluster") {
   TemporaryDirectory dir;
   auto flag = dir.write("flag", kubeconfig("    token: from-flag\n"));
   auto env = dir.write("env", kubeconfig("    token: from-env\n"));
