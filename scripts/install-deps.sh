@@ -12,7 +12,7 @@ packages=(
   libboost1.81-dev libssl-dev openssl
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   rapidjson-dev libcli11-dev catch2 libyaml-cpp-dev
-  busybox-static procps iproute2 python3 python3-pytest
+  busybox-static procps iproute2 python3 python3-pytest python3-prometheus-client
 )
 # Container-image suite and the real-node tests only (the node's container runtime and CNI plugins).
 image_packages=(buildah debootstrap containerd runc containernetworking-plugins)

@@ -8,6 +8,8 @@
 #include <CLI/CLI.hpp>
 
 #include "common/log.hpp"
+#include "observability/endpoints.hpp"
+#include "observability/library_log_sink.hpp"
 
 namespace jarvis::controller {
 
@@ -26,12 +28,14 @@ struct ControllerOptions {
   bool insecure = false;                        // plaintext gRPC to agents, development only
   std::string tls_dir = "/var/run/jarvis/tls";  // the controller's own certificate files (an emptyDir)
   std::string cert_lifetime = "2160h";          // agent and controller certificates; renewed at 2/3
+  observability::EndpointOptions endpoints;     // --health-probe-bind-address, --metrics-bind-address
 };
 
 // Registers the controller's flags (group "Controller") on the shared command line.
 void add_flags(CLI::App& app, ControllerOptions& options);
 
-// Runs the controller until SIGTERM/SIGINT; returns the process exit status.
-int run(const ControllerOptions& options, Logger& log);
+// Runs the controller until SIGTERM/SIGINT; returns the process exit status. `library_log` (installed by
+// main) is told to count refused TLS handshakes in the controller's metrics.
+int run(const ControllerOptions& options, Logger& log, observability::LibraryLogSink& library_log);
 
 }  // namespace jarvis::controller

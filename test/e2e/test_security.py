@@ -307,6 +307,7 @@ def test_certificates_renew_without_restarting_the_agents(jarvis):
 
 def test_insecure_is_explicit_and_warns(jarvis, jarvis_binary, tmp_path):
     agent = subprocess.Popen([jarvis_binary, "--role=agent", "--insecure", "--listen=127.0.0.1:0", "--host-root=/",
+                              "--health-probe-bind-address=127.0.0.1:0",
                               "--node-name=insecure-dev", "--state-dir", str(tmp_path / "state")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = []
