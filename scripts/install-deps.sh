@@ -12,10 +12,14 @@ packages=(
   libboost1.81-dev libssl-dev openssl
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   rapidjson-dev libcli11-dev catch2 libyaml-cpp-dev
-  busybox-static procps iproute2 python3 python3-pytest python3-prometheus-client
+  busybox-static procps iproute2 python3 python3-pytest
 )
 # Container-image suite and the real-node tests only (the node's container runtime and CNI plugins).
 image_packages=(buildah debootstrap containerd runc containernetworking-plugins)
+
+# Used by the end-to-end tests on this machine only (the Prometheus text parser of test_observability.py), never
+# by a build: kept out of --list, so the image's Debian base (keyed by that list) does not change for them.
+host_test_packages=(python3-prometheus-client)
 
 want=("${packages[@]}")
 if (($# > 0)) && [[ $1 != --list ]]; then
@@ -27,6 +31,9 @@ fi
 if [[ "${1:-}" == --list ]]; then
   printf '%s\n' "${want[@]}"
   exit 0
+fi
+if (($# == 0)); then
+  want+=("${host_test_packages[@]}")
 fi
 
 missing=()
