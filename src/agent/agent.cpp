@@ -268,7 +268,12 @@ int run(const AgentOptions& options, Logger& log, observability::LibraryLogSink&
 
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, tls::agent_server_credentials(security), &port);
+  // gRPC logs nothing when the identity check refuses a certificate: the refusal's audit line comes from here.
+  const auto identity_refused = [&library_log](const std::string& detail) {
+    library_log.refused("wrong identity (the certificate does not name the expected peer)", detail, "jarvis",
+                        "identity check");
+  };
+  builder.AddListeningPort(options.listen, tls::agent_server_credentials(security, identity_refused), &port);
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(max_request_bytes);
   // Without this a second agent could bind the same port and silently take half of the calls.

@@ -62,6 +62,8 @@ std::string handshake_refusal_reason(std::string_view grpc_text) {
   if (contains(t, "peer did not return a certificate") || contains(t, "no certificate"))
     return "no client certificate";
   if (contains(t, "does not name")) return "wrong identity (the certificate does not name the expected peer)";
+  if (contains(t, "unsupported certificate purpose") || contains(t, "unsuitable certificate purpose"))
+    return "certificate not meant for this side (key usage)";
   if (contains(t, "certificate verify failed") || contains(t, "unknown ca") || contains(t, "self-signed") ||
       contains(t, "self signed") || contains(t, "unable to get") || contains(t, "verify"))
     return "certificate not issued by the Jarvis CA";
@@ -90,23 +92,27 @@ void LibraryLogSink::set_on_refused(OnRefused on_refused) {
   on_refused_ = std::move(on_refused);
 }
 
+void LibraryLogSink::refused(std::string_view reason, std::string_view detail, std::string_view source,
+                             std::string_view location) {
+  {
+    std::lock_guard lock(mu_);
+    if (on_refused_) on_refused_(reason);
+  }
+  const auto admitted = per_refusal_.admit(reason);
+  if (!admitted.write) return;
+  log_.warn(refusal_msg_, {{"reason", reason},
+                           {"detail", detail},
+                           {"peer", "unknown: gRPC 1.51 does not report the address of a failed handshake"},
+                           {"source", source},
+                           {"location", location},
+                           {"suppressed", admitted.suppressed}});
+}
+
 void LibraryLogSink::write(std::string_view source, LogLevel severity, std::string_view file, int line,
                            std::string_view text) {
   const std::string location = std::string(base_name(file)) + ":" + std::to_string(line);
   if (const std::string reason = handshake_refusal_reason(text); !reason.empty()) {
-    {
-      std::lock_guard lock(mu_);
-      if (on_refused_) on_refused_(reason);
-    }
-    const auto admitted = per_refusal_.admit(reason);
-    if (!admitted.write) return;
-    log_.warn(refusal_msg_,
-              {{"reason", reason},
-               {"detail", text},
-               {"peer", "unknown: gRPC 1.51 does not report the address of a failed handshake"},
-               {"source", source},
-               {"location", location},
-               {"suppressed", admitted.suppressed}});
+    refused(reason, text, source, location);
     return;
   }
   if (!log_.enabled(severity)) return;

@@ -46,6 +46,11 @@ class LibraryLogSink {
   // The role sets what it counts refusals with once its metrics exist.
   void set_on_refused(OnRefused on_refused);
 
+  // A refused TLS connection known outside gRPC's lines (the agent's identity check): the same audit line,
+  // count and rate limit as a handshake failure gRPC reports.
+  void refused(std::string_view reason, std::string_view detail, std::string_view source,
+               std::string_view location = {});
+
   // One line from a library (public for the tests). severity: debug, info or error as the library said.
   void write(std::string_view source, LogLevel severity, std::string_view file, int line, std::string_view text);
 

@@ -77,6 +77,9 @@ TEST_CASE("handshake failures are classified from gRPC's and OpenSSL's text", "[
   CHECK(handshake_refusal_reason("Custom verification check failed with error: UNAUTHENTICATED: peer certificate "
                                  "(CN=jarvis-admin) does not name jarvis-controller") ==
         "wrong identity (the certificate does not name the expected peer)");
+  CHECK(handshake_refusal_reason("Handshake failed with fatal error SSL_ERROR_SSL: error:0A000086:SSL "
+                                 "routines::certificate verify failed: unsupported certificate purpose") ==
+        "certificate not meant for this side (key usage)");
   CHECK(handshake_refusal_reason("Using polling engine: epoll1").empty());
 }
 
@@ -115,4 +118,20 @@ TEST_CASE("gRPC's own lines become JSON lines with a level, and repeats are rate
   }
   CHECK(audits == 10);  // 10 per reason per minute
   CHECK(errors == 20);  // 20 per location per minute
+}
+
+TEST_CASE("refusals known outside gRPC's lines get the same audit line and count", "[log]") {
+  CapturedLog captured;
+  {
+    observability::LibraryLogSink sink(captured.log, "refused a TLS connection");
+    std::vector<std::string> counted;
+    sink.set_on_refused([&](std::string_view reason) { counted.emplace_back(reason); });
+    sink.refused("wrong identity (the certificate does not name the expected peer)",
+                 "peer certificate (CN=jarvis-admin) does not name jarvis-controller", "jarvis", "identity check");
+    CHECK(counted == std::vector<std::string>{"wrong identity (the certificate does not name the expected peer)"});
+  }
+  const auto lines = captured.lines();
+  REQUIRE(lines.size() == 1);
+  CHECK(std::string(lines[0]["msg"].GetString()) == "refused a TLS connection");
+  CHECK(std::string(lines[0]["detail"].GetString()).find("CN=jarvis-admin") != std::string::npos);
 }
