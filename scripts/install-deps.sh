@@ -17,6 +17,10 @@ packages=(
 # Container-image suite and the real-node tests only (the node's container runtime and CNI plugins).
 image_packages=(buildah debootstrap containerd runc containernetworking-plugins)
 
+# Used by the end-to-end tests on this machine only (the Prometheus text parser of test_observability.py), never
+# by a build: kept out of --list, so the image's Debian base (keyed by that list) does not change for them.
+host_test_packages=(python3-prometheus-client)
+
 want=("${packages[@]}")
 if (($# > 0)) && [[ $1 != --list ]]; then
   want=("$@")
@@ -27,6 +31,9 @@ fi
 if [[ "${1:-}" == --list ]]; then
   printf '%s\n' "${want[@]}"
   exit 0
+fi
+if (($# == 0)); then
+  want+=("${host_test_packages[@]}")
 fi
 
 missing=()

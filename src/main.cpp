@@ -10,6 +10,8 @@
 #include "cli/plugin_main.hpp"
 #include "common/log.hpp"
 #include "controller/controller.hpp"
+#include "observability/endpoints.hpp"
+#include "observability/library_log_sink.hpp"
 #include "jarvis_version.hpp"
 #include "tls/grpc_runtime.hpp"
 
@@ -39,6 +41,8 @@ int main(int argc, char** argv) {
   jarvis::agent::add_flags(app, agent_options);
   jarvis::controller::ControllerOptions controller_options;
   jarvis::controller::add_flags(app, controller_options);
+  jarvis::observability::EndpointOptions endpoint_options;
+  jarvis::observability::add_flags(app, endpoint_options);
 
   // Shared by both roles: how the controller and the agents talk to each other.
   bool insecure = false;
@@ -67,8 +71,12 @@ int main(int argc, char** argv) {
   }
 
   jarvis::Logger log(*jarvis::parse_log_level(log_level));
+  // From here on gRPC's and protobuf's own lines are JSON lines too.
+  jarvis::observability::LibraryLogSink library_log(
+      log, role == "agent" ? "refused a TLS connection" : "TLS handshake with an agent failed");
   agent_options.insecure = controller_options.insecure = insecure;
   agent_options.tls_dir = controller_options.tls_dir = tls_dir;
-  if (role == "agent") return jarvis::agent::run(agent_options, log);
-  return jarvis::controller::run(controller_options, log);
+  agent_options.endpoints = controller_options.endpoints = endpoint_options;
+  if (role == "agent") return jarvis::agent::run(agent_options, log, library_log);
+  return jarvis::controller::run(controller_options, log, library_log);
 }

@@ -3,12 +3,15 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <functional>
 #include <thread>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -19,12 +22,15 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
+#include "agent/agent_metrics.hpp"
 #include "agent/execution_journal.hpp"
 #include "agent/execution_registry.hpp"
 #include "agent/grpc_service.hpp"
 #include "agent/orphan_reaper.hpp"
 #include "agent/start_request_validation.hpp"
 #include "common/coro.hpp"
+#include "observability/heartbeat.hpp"
+#include "tls/certificates.hpp"
 #include "tls/grpc_credentials.hpp"
 #include "tls/identities.hpp"
 #include "tls/tls_directory.hpp"
@@ -42,11 +48,12 @@ constexpr std::chrono::seconds server_shutdown_deadline{10};
 // Waits for SIGTERM or SIGINT, then stops everything in order: new starts are refused and running commands
 // are stopped, the gRPC server drains its calls, the last commands end and their orphans are collected.
 asio::awaitable<void> serve_until_stopped(grpc::Server& server, ExecutionRegistry& registry,
-                                          OrphanReaper& orphan_reaper, Logger& log) {
+                                          OrphanReaper& orphan_reaper, std::atomic<bool>& serving, Logger& log) {
   auto executor = co_await asio::this_coro::executor;
   asio::signal_set stop_signals(executor, SIGTERM, SIGINT);
   const auto [ec, signal_number] = co_await stop_signals.async_wait(asio::as_tuple(asio::use_awaitable));
   log.info("agent stopping", {{"signal", signal_number}, {"running", registry.running()}});
+  serving.store(false, std::memory_order_relaxed);
   registry.begin_shutdown();
 
   // Shutdown blocks until in-flight calls finish, and they finish on this executor: call it from a thread.
@@ -66,7 +73,7 @@ asio::awaitable<void> serve_until_stopped(grpc::Server& server, ExecutionRegistr
 // Blocks until --tls-dir holds all three files (the kubelet has mounted Secret jarvis-agent-tls) or a stop
 // signal arrives; false for the signal. Without the files every handshake would fail, and gRPC would log
 // errors every second, so the agent does not listen before.
-bool wait_for_tls_files(const std::string& directory, Logger& log) {
+bool wait_for_tls_files(const std::string& directory, observability::Heartbeat& heartbeat, Logger& log) {
   if (tls::tls_directory_complete(directory)) return true;
   log.warn("waiting for TLS files; no connection is served before (the controller creates Secret "
            "jarvis-agent-tls; is it running, and is the Secret mounted here?)",
@@ -85,6 +92,7 @@ bool wait_for_tls_files(const std::string& directory, Logger& log) {
   std::function<void(const boost::system::error_code&)> check = [&](const boost::system::error_code& ec) {
     if (ec) return;
     const auto now = std::chrono::steady_clock::now();
+    heartbeat.beat(now);
     if (tls::tls_directory_complete(directory)) {
       ready = true;
       log.info("TLS files found", {{"tls_dir", directory},
@@ -102,6 +110,26 @@ bool wait_for_tls_files(const std::string& directory, Logger& log) {
   check({});
   io.run();
   return ready;
+}
+
+// Beats while the event loop runs (liveness, /healthz).
+asio::awaitable<void> beat(observability::Heartbeat& heartbeat) {
+  for (;;) {
+    heartbeat.beat();
+    const bool slept = co_await sleep_for(observability::Heartbeat::interval);
+    if (!slept) co_return;
+  }
+}
+
+// /readyz: gRPC is served, and (with TLS) the files in --tls-dir are a usable key pair from their CA.
+std::optional<std::string> not_ready(const std::atomic<bool>& serving, const AgentOptions& options) {
+  if (!serving.load(std::memory_order_relaxed)) return "not serving gRPC (starting, waiting for TLS files, or stopping)";
+  if (options.insecure) return std::nullopt;
+  auto files = tls::read_tls_directory(options.tls_dir);
+  if (!files) return "TLS files in " + options.tls_dir + ": " + files.error().message;
+  if (auto usable = tls::verify_key_pair(files->identity, files->ca_certificate_pem, tls::Clock::now()); !usable)
+    return "TLS files in " + options.tls_dir + " are not usable: " + usable.error().message;
+  return std::nullopt;
 }
 
 std::string hostname() {
@@ -177,9 +205,29 @@ void add_flags(CLI::App& app, AgentOptions& o) {
       ->check(CLI::Range(1u, 3600u));
 }
 
-int run(const AgentOptions& options, Logger& log) {
+int run(const AgentOptions& options, Logger& log, observability::LibraryLogSink& library_log) {
   const std::string node_name = options.node_name.empty() ? hostname() : options.node_name;
   asio::io_context io(1);
+
+  metrics::Registry metrics_registry;
+  AgentMetrics metrics(metrics_registry);
+  library_log.set_on_refused(
+      [&metrics](std::string_view reason) { metrics.tls_handshake_failures.with({reason}).inc(); });
+  struct Unhook {  // the sink outlives run(); the metrics do not
+    observability::LibraryLogSink& sink;
+    ~Unhook() { sink.set_on_refused({}); }
+  } unhook{library_log};
+  observability::Heartbeat heartbeat;
+  std::atomic<bool> serving{false};
+  auto endpoints = observability::serve_endpoints(
+      options.endpoints, observability::agent_defaults,
+      observability::Probes{.live = observability::heartbeat_check(heartbeat),
+                            .ready = [&serving, &options] { return not_ready(serving, options); }},
+      metrics_registry, log);
+  if (!endpoints) {
+    log.error("cannot serve the probe and metrics endpoints", {{"error", endpoints.error().message}});
+    return 1;
+  }
 
   auto journal = ExecutionJournal::open(options.state_dir, options.journal_max_bytes, log);
   if (!journal) {
@@ -197,7 +245,7 @@ int run(const AgentOptions& options, Logger& log) {
                                  .max_retained_finished = options.retain_finished,
                                  .retain_finished_for = std::chrono::seconds(options.retain_finished_for_seconds),
                              },
-                             **journal, log);
+                             **journal, log, &metrics);
   AgentService service(io.get_executor(), registry,
                        RequestDefaults{
                            .timeout = std::chrono::seconds(options.default_timeout_seconds),
@@ -213,14 +261,19 @@ int run(const AgentOptions& options, Logger& log) {
     log.warn("--insecure: serving plaintext gRPC; anyone who can reach the port can run commands as root on "
              "this node. Development only.",
              {{"listen", options.listen}});
-  } else if (!wait_for_tls_files(options.tls_dir, log)) {
+  } else if (!wait_for_tls_files(options.tls_dir, heartbeat, log)) {
     log.info("agent stopped before its TLS files appeared");
     return 0;
   }
 
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, tls::agent_server_credentials(security), &port);
+  // gRPC logs nothing when the identity check refuses a certificate: the refusal's audit line comes from here.
+  const auto identity_refused = [&library_log](const std::string& detail) {
+    library_log.refused("wrong identity (the certificate does not name the expected peer)", detail, "jarvis",
+                        "identity check");
+  };
+  builder.AddListeningPort(options.listen, tls::agent_server_credentials(security, identity_refused), &port);
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(max_request_bytes);
   // Without this a second agent could bind the same port and silently take half of the calls.
@@ -241,13 +294,19 @@ int run(const AgentOptions& options, Logger& log) {
                                {"journal", (*journal)->path().string()}});
 
   orphan_reaper.start();
+  serving.store(true, std::memory_order_relaxed);
+  asio::cancellation_signal stop_beating;
+  asio::co_spawn(io, beat(heartbeat),
+                 asio::bind_cancellation_slot(stop_beating.slot(), report_failure(log, "heartbeat")));
   bool clean = false;
-  asio::co_spawn(io, serve_until_stopped(*server, registry, orphan_reaper, log),
+  asio::co_spawn(io, serve_until_stopped(*server, registry, orphan_reaper, serving, log),
                  [&](std::exception_ptr failure) {
                    clean = !failure;
                    if (failure) log.error("agent shutdown failed", {{"error", jarvis::describe(failure)}});
+                   stop_beating.emit(asio::cancellation_type::terminal);
                  });
   io.run();
+  endpoints->reset();
   log.info("agent stopped");
   return clean ? 0 : 1;
 }

@@ -8,6 +8,8 @@
 
 #include "common/limits.hpp"
 #include "common/log.hpp"
+#include "observability/endpoints.hpp"
+#include "observability/library_log_sink.hpp"
 
 namespace jarvis::agent {
 
@@ -26,12 +28,14 @@ struct AgentOptions {
   bool insecure = false;                          // plaintext gRPC, development only
   std::string tls_dir = "/var/run/jarvis/tls";    // the mounted Secret jarvis-agent-tls
   unsigned tls_refresh_interval_seconds = 60;
+  observability::EndpointOptions endpoints;       // --health-probe-bind-address, --metrics-bind-address
 };
 
 // Registers the agent's flags (group "Agent") on the shared command line.
 void add_flags(CLI::App& app, AgentOptions& options);
 
-// Runs the agent until SIGTERM/SIGINT; returns the process exit status.
-int run(const AgentOptions& options, Logger& log);
+// Runs the agent until SIGTERM/SIGINT; returns the process exit status. `library_log` (installed by main)
+// is told to count refused TLS handshakes in the agent's metrics.
+int run(const AgentOptions& options, Logger& log, observability::LibraryLogSink& library_log);
 
 }  // namespace jarvis::agent

@@ -16,10 +16,12 @@ constexpr std::string_view canceled_before_start = "canceled before it started";
 }  // namespace
 
 ExecutionRegistry::ExecutionRegistry(asio::any_io_executor executor, ExecutionEnvironment environment,
-                                     RegistryLimits limits, ExecutionJournal& journal, Logger& log)
+                                     RegistryLimits limits, ExecutionJournal& journal, Logger& log,
+                                     AgentMetrics* metrics)
     : executor_(executor),
       environment_(std::move(environment)),
       limits_(limits),
+      metrics_(metrics),
       journal_(journal),
       log_(log),
       idle_(executor) {
@@ -66,6 +68,7 @@ Result<ExecutionRegistry::Started> ExecutionRegistry::start(ExecutionSpec spec, 
                                     [this](const Execution& finished) { on_finished(finished); });
   executions_.emplace(id, execution);
   if (execution->finished()) {
+    if (metrics_) metrics_->count_finished(execution->status());
     if (auto recorded = journal_.record_finished(execution->status()); !recorded)
       log_.error("cannot journal the result of an execution; after an agent restart it is reported interrupted",
                  {{"execution_id", id}, {"journal", journal_.path().string()}, {"error", recorded.error().message}});
@@ -73,6 +76,7 @@ Result<ExecutionRegistry::Started> ExecutionRegistry::start(ExecutionSpec spec, 
     forget_expired();
   } else {
     ++running_;
+    if (metrics_) metrics_->executions_in_flight.set(static_cast<double>(running_));
     if (const auto shell = identify_process(execution->process_group())) {
       if (auto recorded = journal_.record_spawned(id, *shell); !recorded)
         log_.warn("cannot journal the pid of an execution; an agent restart could not kill what is left of it",
@@ -135,6 +139,10 @@ bool ExecutionRegistry::supervises(pid_t pid) const {
 
 void ExecutionRegistry::on_finished(const Execution& execution) {
   if (--running_ == 0) idle_.cancel();
+  if (metrics_) {
+    metrics_->executions_in_flight.set(static_cast<double>(running_));
+    metrics_->count_finished(execution.status());
+  }
   if (auto recorded = journal_.record_finished(execution.status()); !recorded)
     log_.error("cannot journal the result of an execution; after an agent restart it is reported interrupted",
                {{"execution_id", execution.id()},

@@ -21,6 +21,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "agent/agent_metrics.hpp"
 #include "agent/execution.hpp"
 #include "agent/execution_journal.hpp"
 #include "common/log.hpp"
@@ -55,8 +56,9 @@ class ExecutionRegistry {
     bool created;  // false: the id was already known and nothing was run
   };
 
+  // `metrics` (optional) counts finished executions by result, their output, and those running.
   ExecutionRegistry(asio::any_io_executor executor, ExecutionEnvironment environment, RegistryLimits limits,
-                    ExecutionJournal& journal, Logger& log);
+                    ExecutionJournal& journal, Logger& log, AgentMetrics* metrics = nullptr);
   ExecutionRegistry(const ExecutionRegistry&) = delete;
   ExecutionRegistry& operator=(const ExecutionRegistry&) = delete;
 
@@ -89,6 +91,7 @@ class ExecutionRegistry {
   asio::any_io_executor executor_;
   ExecutionEnvironment environment_;
   RegistryLimits limits_;
+  AgentMetrics* metrics_;
   ExecutionJournal& journal_;
   Logger& log_;
   std::unordered_map<std::string, std::shared_ptr<Execution>> executions_;

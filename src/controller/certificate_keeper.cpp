@@ -264,20 +264,36 @@ asio::awaitable<Result<Clock::time_point>> CertificateKeeper::ensure() {
   co_return std::min({tls::renewal_time(*agent), tls::renewal_time(*own), Clock::now() + settings_.recheck_every});
 }
 
+// A start-up that cannot make its certificates for this long is an error, not a passing state (an API server
+// still starting, authorization data still loading).
+constexpr auto kCertificatesUrgentAfter = std::chrono::minutes(1);
+
 asio::awaitable<void> CertificateKeeper::run() {
   Backoff backoff(std::chrono::seconds(1), std::chrono::seconds(60));
+  std::optional<std::chrono::steady_clock::time_point> failing_since;
   for (;;) {
     auto next = co_await ensure();
     std::chrono::milliseconds delay;
     if (next) {
       ready_ = true;
+      failing_since.reset();
       backoff.reset();
       delay = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(*next - Clock::now()),
                        std::chrono::milliseconds(1000));
     } else {
       delay = backoff.next();
-      log_.error("certificates not ready: agents refuse this controller, no Command runs until they are",
-                 {{"error", next.error().message}, {"retry_in_ms", static_cast<std::int64_t>(delay.count())}});
+      const auto now = std::chrono::steady_clock::now();
+      if (!failing_since) failing_since = now;
+      const std::initializer_list<LogField> fields{{"error", next.error().message},
+                                                   {"retry_in_ms", static_cast<std::int64_t>(delay.count())}};
+      if (ready_) {
+        // A re-check failed (an API server restarting, say): the certificates in place keep working.
+        log_.warn("could not re-check the certificates; the current ones stay in use; will retry", fields);
+      } else if (now - *failing_since < kCertificatesUrgentAfter) {
+        log_.warn("certificates not ready yet: no Command runs until they are; will retry", fields);
+      } else {
+        log_.error("certificates not ready: agents refuse this controller, no Command runs until they are", fields);
+      }
     }
     const bool slept = co_await sleep_for(delay);
     if (!slept) co_return;

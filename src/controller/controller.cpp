@@ -1,5 +1,6 @@
 #include "controller/controller.hpp"
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +20,8 @@
 #include "common/duration.hpp"
 #include "controller/agent_client.hpp"
 #include "controller/certificate_keeper.hpp"
+#include "controller/controller_metrics.hpp"
+#include "controller/instrumented_apis.hpp"
 #include "controller/command_writer.hpp"
 #include "controller/node_selector.hpp"
 #include "controller/agent_endpoints.hpp"
@@ -30,6 +33,7 @@
 #include "kube/client.hpp"
 #include "kube/cluster_config.hpp"
 #include "kube/informer.hpp"
+#include "observability/heartbeat.hpp"
 #include "tls/grpc_credentials.hpp"
 
 namespace jarvis::controller {
@@ -139,9 +143,10 @@ kube::ResourceRef resource(std::string list_path, std::string label_selector = {
   return ref;
 }
 
-ReconcilerOptions reconciler_options(const ControllerOptions& o) {
+ReconcilerOptions reconciler_options(const ControllerOptions& o, ControllerMetrics& metrics) {
   ReconcilerOptions r;
   r.max_output_bytes = o.max_output_bytes;
+  r.metrics = &metrics;
   return r;
 }
 
@@ -170,15 +175,36 @@ CertificateSettings certificate_settings(const ControllerOptions& o) {
   return c;
 }
 
-kube::ClientOptions client_options(const ControllerOptions& o) {
+// What /readyz knows of the API server: whether the latest request attempt (of either client) got an HTTP
+// answer. A server that went away fails the watches at once and every retry after, so this turns false
+// within a second and stays so until an answer comes again.
+struct ApiReachability {
+  std::atomic<bool> answered{false};
+};
+
+// Counts every attempt in rest_client_requests_total{code,method} and notes whether it was answered.
+std::function<void(boost::beast::http::verb, unsigned)> observe_requests(ControllerMetrics& metrics,
+                                                                         ApiReachability& reachability) {
+  return [&metrics, &reachability](boost::beast::http::verb method, unsigned status) {
+    reachability.answered.store(status != 0, std::memory_order_relaxed);
+    const std::string code = status == 0 ? "<error>" : std::to_string(status);
+    metrics.rest_client_requests.with({code, boost::beast::http::to_string(method)}).inc();
+  };
+}
+
+kube::ClientOptions client_options(const ControllerOptions& o, ControllerMetrics& metrics,
+                                   ApiReachability& reachability) {
   kube::ClientOptions c;
   c.qps = o.kube_api_qps;
   c.burst = o.kube_api_burst;
+  c.on_attempt = observe_requests(metrics, reachability);
   return c;
 }
 
-kube::ClientOptions event_client_options(const ControllerOptions& o) {
+kube::ClientOptions event_client_options(const ControllerOptions& o, ControllerMetrics& metrics,
+                                         ApiReachability& reachability) {
   kube::ClientOptions c;
+  c.on_attempt = observe_requests(metrics, reachability);
   c.qps = o.kube_api_event_qps;
   c.burst = o.kube_api_event_burst;
   c.max_idle_connections = ReconcilerOptions{}.event_concurrency;  // one per event in flight, kept open
@@ -201,11 +227,13 @@ LeaderElectorSettings elector_settings(const ControllerOptions& o) {
 }
 
 struct Controller {
-  Controller(asio::io_context& io, const ControllerOptions& o, kube::ClusterConfig config, Logger& log)
+  Controller(asio::io_context& io, const ControllerOptions& o, kube::ClusterConfig config, ControllerMetrics& metrics,
+             Logger& log)
       : log(log),
+        metrics(metrics),
         default_agent_port(o.agent_port),
-        api(io.get_executor(), config, client_options(o), log),
-        events_api(io.get_executor(), config, event_client_options(o), log),
+        api(io.get_executor(), config, client_options(o, metrics, reachability), log),
+        events_api(io.get_executor(), config, event_client_options(o, metrics, reachability), log),
         lease_api(io.get_executor(), std::move(config), lease_client_options(), log),
         elector(o.leader_elect ? std::make_unique<LeaderElector>(lease_api, elector_settings(o), log) : nullptr),
         nodes(api, resource("/api/v1/nodes"), log),
@@ -213,13 +241,16 @@ struct Controller {
                      resource("/apis/discovery.k8s.io/v1/namespaces/" + o.agent_namespace + "/endpointslices",
                               "kubernetes.io/service-name=" + o.agent_service),
                      log),
-        queue(io.get_executor()),
+        queue(io.get_executor(), RetryBackoff{}, &metrics.workqueue),
         certificates(api, certificate_settings(o), log),
         agents(io.get_executor(), log, transport_security(o)),
+        measured_agents(agents, metrics),
         writer(api, events_api),
-        leader_writer(writer, [this] { return may_act(); }),
-        leader_agents(agents, [this] { return may_act(); }),
-        reconciler(io.get_executor(), leader_writer, leader_agents, [this](const std::string& key) { return lookup(key); },
+        measured_writer(writer, metrics),
+        leader_writer(measured_writer, [this] { return may_act(); }),
+        leader_agents(measured_agents, [this] { return may_act(); }),
+        reconciler(io.get_executor(), leader_writer, leader_agents,
+                   [this](const std::string& key) { return lookup(key); },
                    [this]() -> const ClusterView& { return cluster_view(); },
                    [this](const std::string& key, std::chrono::steady_clock::duration delay) {
                      if (delay > std::chrono::steady_clock::duration::zero())
@@ -227,7 +258,7 @@ struct Controller {
                      else
                        queue.add(key);
                    },
-                   reconciler_options(o), log) {
+                   reconciler_options(o, metrics), log) {
     if (o.namespaces.empty()) {
       commands.push_back(std::make_unique<kube::Informer>(api, resource("/apis/jarvis.io/v1/commands"), log));
     } else {
@@ -278,7 +309,9 @@ struct Controller {
     for (;;) {
       auto key = co_await queue.get();
       if (!key) co_return;
+      const auto began = std::chrono::steady_clock::now();
       const ReconcileResult r = co_await reconciler.reconcile(*key);
+      count_reconcile(r, std::chrono::steady_clock::now() - began);
       switch (r.kind) {
         case ReconcileResult::Kind::done: queue.forget(*key); break;
         case ReconcileResult::Kind::requeue_after: queue.add_after(*key, r.delay); break;
@@ -288,7 +321,30 @@ struct Controller {
     }
   }
 
+  // controller-runtime's reconcile metrics: a retry is an error (the reconcile failed and backs off).
+  void count_reconcile(const ReconcileResult& r, std::chrono::steady_clock::duration took) {
+    metrics.reconcile_time.observe(std::chrono::duration<double>(took).count());
+    std::string_view result = "success";
+    if (r.kind == ReconcileResult::Kind::retry) {
+      result = "error";
+      metrics.reconcile_errors.inc();
+    } else if (r.kind == ReconcileResult::Kind::requeue_after) {
+      result = "requeue_after";
+    }
+    metrics.reconcile_total.with({ControllerMetrics::controller_name, result}).inc();
+  }
+
+  // /readyz: every cache synced once, and the API server answering.
+  std::optional<std::string> not_ready() const {
+    if (!synced.load(std::memory_order_relaxed)) return "caches not synced yet (or certificates not ready)";
+    if (!reachability.answered.load(std::memory_order_relaxed)) return "the API server does not answer";
+    return std::nullopt;
+  }
+
   Logger& log;
+  ControllerMetrics& metrics;
+  ApiReachability reachability;  // before the clients, which report to it
+  std::atomic<bool> synced{false};
   std::uint16_t default_agent_port;
   kube::Client api;
   kube::Client events_api;  // Events only: their own rate limit and connections
@@ -300,7 +356,9 @@ struct Controller {
   WorkQueue queue;
   CertificateKeeper certificates;
   AgentClient agents;
+  InstrumentedAgentApi measured_agents;
   CommandWriter writer;
+  InstrumentedCommandApi measured_writer;
   LeaderOnlyCommandApi leader_writer;  // what the reconciler writes and starts passes the leader fence
   LeaderOnlyAgentApi leader_agents;
   Reconciler reconciler;
@@ -346,6 +404,7 @@ asio::awaitable<void> start_workers(asio::io_context& io, Controller& c, Tasks& 
     const bool slept = co_await sleep_for(std::chrono::milliseconds(20));
     if (!slept) co_return;
   }
+  c.synced.store(true, std::memory_order_relaxed);
   c.log.info("caches synced; reconciling", {{"nodes", c.nodes.store().size()},
                                             {"agent_endpoint_slices", c.agent_slices.store().size()}});
   for (unsigned i = 0; i < workers; ++i) asio::co_spawn(io, c.worker(), tasks.handler(c.log, "worker"));
@@ -361,6 +420,8 @@ asio::awaitable<void> report_standby_synced(Controller& c) {
     const bool slept = co_await sleep_for(std::chrono::milliseconds(20));
     if (!slept) co_return;
   }
+  // A warm standby is ready (/readyz): it can take over at once.
+  c.synced.store(true, std::memory_order_relaxed);
   if (!c.elector->leading())
     c.log.info("caches synced; standing by", {{"identity", c.elector->identity()}, {"nodes", c.nodes.store().size()}});
 }
@@ -396,9 +457,18 @@ asio::awaitable<void> stop_on_signal(asio::io_context& io, Controller& c, Tasks&
   if (!finished) io.stop();
 }
 
+// Beats while the event loop runs (liveness, /healthz).
+asio::awaitable<void> beat(observability::Heartbeat& heartbeat) {
+  for (;;) {
+    heartbeat.beat();
+    const bool slept = co_await sleep_for(observability::Heartbeat::interval);
+    if (!slept) co_return;
+  }
+}
+
 }  // namespace
 
-int run(const ControllerOptions& o, Logger& log) {
+int run(const ControllerOptions& o, Logger& log, observability::LibraryLogSink& library_log) {
   if (o.leader_elect) {
     if (auto problem = timing_problem(o.leader_election)) {
       log.error("refusing the leader election timing", {{"error", *problem}});
@@ -415,8 +485,23 @@ int run(const ControllerOptions& o, Logger& log) {
                                    o.agent_namespace + "/" + o.agent_service}, {"workers", o.workers},
                                    {"leader_elect", o.leader_elect}});
 
+  metrics::Registry registry;
+  ControllerMetrics metrics(registry);
+  metrics.set_leader(leader_lease_name, false);  // until it leads (at once without --leader-elect)
+  library_log.set_on_refused(
+      [&metrics](std::string_view reason) { metrics.tls_handshake_failures.with({reason}).inc(); });
   asio::io_context io;
-  Controller c(io, o, std::move(*config), log);
+  Controller c(io, o, std::move(*config), metrics, log);
+  observability::Heartbeat heartbeat;
+  auto endpoints = observability::serve_endpoints(
+      o.endpoints, observability::controller_defaults,
+      observability::Probes{.live = observability::heartbeat_check(heartbeat), .ready = [&c] { return c.not_ready(); }},
+      registry, log);
+  if (!endpoints) {
+    log.error("cannot serve the probe and metrics endpoints", {{"error", endpoints.error().message}});
+    library_log.set_on_refused({});
+    return 1;
+  }
   Tasks tasks(io);
   std::vector<std::unique_ptr<asio::cancellation_signal>> stops;
   auto spawn = [&](std::string what, asio::awaitable<void> task) {
@@ -430,6 +515,7 @@ int run(const ControllerOptions& o, Logger& log) {
     log.warn("--insecure: plaintext gRPC to the agents, no certificates; commands and results cross the network "
              "unprotected and agents accept anyone. Development only.");
   }
+  spawn("heartbeat", beat(heartbeat));
   // What only the leader runs: the reconcile workers (every status, event, Start and Cancel) and the
   // certificate keeper (the Secrets). A standby runs the informers only.
   bool started = false;
@@ -442,6 +528,7 @@ int run(const ControllerOptions& o, Logger& log) {
   };
   // Whether this process leads, as it changes (metrics: leader_election_master_status is set here).
   const auto leadership_changed = [&](bool leading) {
+    metrics.set_leader(leader_lease_name, leading);
     if (leading) start_leading();
   };
   asio::cancellation_signal stop_elector;
@@ -462,6 +549,8 @@ int run(const ControllerOptions& o, Logger& log) {
   }
   asio::co_spawn(io, stop_on_signal(io, c, tasks, stops, stop_elector), report_failure(log, "shutdown"));
   io.run();
+  endpoints->reset();
+  library_log.set_on_refused({});
   log.info("controller stopped");
   return 0;
 }

@@ -9,6 +9,8 @@
 
 #include "common/log.hpp"
 #include "controller/leader_election.hpp"
+#include "observability/endpoints.hpp"
+#include "observability/library_log_sink.hpp"
 
 namespace jarvis::controller {
 
@@ -30,12 +32,14 @@ struct ControllerOptions {
   bool leader_elect = false;                    // --leader-elect: Lease <agent_namespace>/jarvis-controller
   LeaderElectionTiming leader_election;
   std::string pod_name;                         // $POD_NAME (downward API): the start of the leader identity
+  observability::EndpointOptions endpoints;     // --health-probe-bind-address, --metrics-bind-address
 };
 
 // Registers the controller's flags (group "Controller") on the shared command line.
 void add_flags(CLI::App& app, ControllerOptions& options);
 
-// Runs the controller until SIGTERM/SIGINT; returns the process exit status.
-int run(const ControllerOptions& options, Logger& log);
+// Runs the controller until SIGTERM/SIGINT; returns the process exit status. `library_log` (installed by
+// main) is told to count refused TLS handshakes in the controller's metrics.
+int run(const ControllerOptions& options, Logger& log, observability::LibraryLogSink& library_log);
 
 }  // namespace jarvis::controller

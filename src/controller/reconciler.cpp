@@ -35,7 +35,8 @@ Reconciler::Reconciler(asio::any_io_executor executor, CommandApi& api, AgentApi
       cluster_(std::move(cluster)),
       options_(options),
       log_(log),
-      trackers_(executor, agents, options.tracker, log, [this](const std::string& key) { on_result(key); }),
+      trackers_(executor, agents, options.tracker, log, [this](const std::string& key) { on_result(key); },
+                options.metrics),
       canceller_(executor, agents, options.cancel, log),
       requeue_(std::move(requeue)) {}
 

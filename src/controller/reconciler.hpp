@@ -17,6 +17,7 @@
 #include "controller/agent_api.hpp"
 #include "controller/canceller.hpp"
 #include "controller/command_api.hpp"
+#include "controller/controller_metrics.hpp"
 #include "controller/error_policy.hpp"
 #include "controller/plan.hpp"
 #include "controller/tracker_set.hpp"
@@ -36,6 +37,7 @@ struct ReconcilerOptions {
   std::chrono::milliseconds status_spacing_max{1000};
   TrackerTiming tracker;
   CancelTiming cancel;
+  ControllerMetrics* metrics = nullptr;  // optional: executions by result and in flight (TrackerSet)
 };
 
 class Reconciler {

@@ -17,6 +17,7 @@
 
 #include "common/log.hpp"
 #include "controller/agent_api.hpp"
+#include "controller/controller_metrics.hpp"
 #include "controller/execution_tracker.hpp"
 #include "controller/plan.hpp"
 
@@ -26,8 +27,9 @@ class TrackerSet final : public ExecutionView {
  public:
   using OnResult = std::function<void(const std::string& command_key)>;
 
+  // `metrics` (optional) counts delivered results by how they ended and the trackers running.
   TrackerSet(boost::asio::any_io_executor executor, AgentApi& agents, TrackerTiming timing, Logger& log,
-             OnResult on_result);
+             OnResult on_result, ControllerMetrics* metrics = nullptr);
   ~TrackerSet() override;
   TrackerSet(const TrackerSet&) = delete;
   TrackerSet& operator=(const TrackerSet&) = delete;
@@ -49,6 +51,8 @@ class TrackerSet final : public ExecutionView {
   std::size_t size() const { return trackers_.size(); }
 
  private:
+  void count_running() const;
+
   struct Tracker {
     std::string command_key;
     std::int64_t generation = 0;
@@ -68,6 +72,7 @@ class TrackerSet final : public ExecutionView {
   TrackerTiming timing_;
   Logger& log_;
   OnResult on_result_;
+  ControllerMetrics* metrics_;
   std::map<std::string, Tracker> trackers_;      // by execution id
   std::map<std::string, Delivered> delivered_;   // by execution id
   std::map<std::string, std::string> recorded_;  // execution id -> command key

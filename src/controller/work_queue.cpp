@@ -25,10 +25,13 @@ std::chrono::milliseconds backoff_delay(const RetryBackoff& backoff, int failure
 }
 
 struct WorkQueue::State : std::enable_shared_from_this<WorkQueue::State> {
-  State(asio::any_io_executor executor, RetryBackoff retry)
-      : backoff(retry), wakeup(executor, Clock::time_point::max()), delay_timer(executor) {}
+  State(asio::any_io_executor executor, RetryBackoff retry, WorkQueueMetrics* m)
+      : backoff(retry), metrics(m), wakeup(executor, Clock::time_point::max()), delay_timer(executor) {}
 
   RetryBackoff backoff;
+  WorkQueueMetrics* metrics;  // optional
+  std::unordered_map<std::string, Clock::time_point> queued_at;   // kept with metrics only
+  std::unordered_map<std::string, Clock::time_point> started_at;  // kept with metrics only
   std::deque<std::string> queue;
   std::unordered_set<std::string> dirty;       // queued, or re-added while processing
   std::unordered_set<std::string> processing;  // handed out, done() not yet called
@@ -43,9 +46,37 @@ struct WorkQueue::State : std::enable_shared_from_this<WorkQueue::State> {
   void add(const std::string& key) {
     if (shutting_down || dirty.contains(key)) return;
     dirty.insert(key);
+    if (metrics) metrics->adds.inc();
     if (processing.contains(key)) return;
+    push(key);
+  }
+
+  void push(const std::string& key) {
     queue.push_back(key);
+    if (metrics) {
+      metrics->depth.set(static_cast<double>(queue.size()));
+      queued_at.emplace(key, Clock::now());
+    }
     wakeup.cancel();
+  }
+
+  void handed_out(const std::string& key) {
+    if (!metrics) return;
+    const auto now = Clock::now();
+    metrics->depth.set(static_cast<double>(queue.size()));
+    if (const auto it = queued_at.find(key); it != queued_at.end()) {
+      metrics->queue_duration.observe(std::chrono::duration<double>(now - it->second).count());
+      queued_at.erase(it);
+    }
+    started_at[key] = now;
+  }
+
+  void finished(const std::string& key) {
+    if (!metrics) return;
+    if (const auto it = started_at.find(key); it != started_at.end()) {
+      metrics->work_duration.observe(std::chrono::duration<double>(Clock::now() - it->second).count());
+      started_at.erase(it);
+    }
   }
 
   void add_after(const std::string& key, Clock::duration delay) {
@@ -90,6 +121,7 @@ struct WorkQueue::State : std::enable_shared_from_this<WorkQueue::State> {
 
   void shut_down() {
     shutting_down = true;
+    if (metrics) metrics->depth.set(0);
     due.clear();
     due_by_key.clear();
     delay_timer.cancel();
@@ -97,8 +129,8 @@ struct WorkQueue::State : std::enable_shared_from_this<WorkQueue::State> {
   }
 };
 
-WorkQueue::WorkQueue(asio::any_io_executor executor, RetryBackoff backoff)
-    : state_(std::make_shared<State>(std::move(executor), backoff)) {}
+WorkQueue::WorkQueue(asio::any_io_executor executor, RetryBackoff backoff, WorkQueueMetrics* metrics)
+    : state_(std::make_shared<State>(std::move(executor), backoff, metrics)) {}
 
 WorkQueue::~WorkQueue() { state_->shut_down(); }
 
@@ -110,6 +142,7 @@ void WorkQueue::add_after(const std::string& key, std::chrono::steady_clock::dur
 
 void WorkQueue::add_rate_limited(const std::string& key) {
   if (state_->shutting_down) return;
+  if (state_->metrics) state_->metrics->retries.inc();
   int& failures = state_->failure_counts[key];
   const auto delay = backoff_delay(state_->backoff, failures);
   ++failures;
@@ -132,6 +165,7 @@ asio::awaitable<std::optional<std::string>> WorkQueue::get() {
       state->queue.pop_front();
       state->processing.insert(key);
       state->dirty.erase(key);
+      state->handed_out(key);
       co_return key;
     }
     co_await state->wakeup.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -143,10 +177,8 @@ asio::awaitable<std::optional<std::string>> WorkQueue::get() {
 void WorkQueue::done(const std::string& key) {
   auto& s = *state_;
   s.processing.erase(key);
-  if (s.dirty.contains(key) && !s.shutting_down) {
-    s.queue.push_back(key);
-    s.wakeup.cancel();
-  }
+  s.finished(key);
+  if (s.dirty.contains(key) && !s.shutting_down) s.push(key);
 }
 
 void WorkQueue::shut_down() { state_->shut_down(); }

@@ -16,6 +16,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include "controller/controller_metrics.hpp"
+
 namespace jarvis::controller {
 
 struct RetryBackoff {
@@ -30,7 +32,10 @@ std::chrono::milliseconds backoff_delay(const RetryBackoff& backoff, int failure
 
 class WorkQueue {
  public:
-  explicit WorkQueue(boost::asio::any_io_executor executor, RetryBackoff backoff = {});
+  // `metrics` (optional) receives client-go's workqueue metrics: depth, adds, retries, and the time from add
+  // to get and from get to done.
+  explicit WorkQueue(boost::asio::any_io_executor executor, RetryBackoff backoff = {},
+                     WorkQueueMetrics* metrics = nullptr);
   // Shuts the queue down: waiting get() calls return nullopt.
   ~WorkQueue();
   WorkQueue(const WorkQueue&) = delete;

@@ -52,6 +52,10 @@ asio::awaitable<Status> Client::sleep(std::chrono::steady_clock::duration delay)
   co_return Ok{};
 }
 
+void Client::observe(http::verb method, unsigned status) {
+  if (options_.on_attempt) options_.on_attempt(method, status);
+}
+
 asio::awaitable<Status> Client::wait_for_rate_limit() {
   co_return co_await sleep(rate_limit_.take(std::chrono::steady_clock::now()));
 }
@@ -108,6 +112,7 @@ asio::awaitable<Result<Response>> Client::request(http::verb method, std::string
       auto opened = co_await open_connection();
       if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
       if (!opened) {
+        observe(method, 0);
         last_error = opened.error();
         if (attempt >= options_.max_retries) break;
         delay = backoff.next();
@@ -121,6 +126,7 @@ asio::awaitable<Result<Response>> Client::request(http::verb method, std::string
     Result<Response> answer =
         co_await connection->round_trip(*made, options_.request_timeout, options_.max_response_bytes);
     if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
+    observe(method, answer ? answer->status : 0);
     if (!answer) {
       if (reused && connection->bytes_received() == 0) {
         // The server closed the idle connection (timeout, restart): the others in the pool are likely as stale.
@@ -158,11 +164,13 @@ asio::awaitable<Result<Response>> Client::stream(std::string target, std::chrono
   if (Status allowed = co_await wait_for_rate_limit(); !allowed) co_return allowed.error();
   auto opened = co_await open_connection();
   if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
+  if (!opened) observe(http::verb::get, 0);
   if (!opened) co_return Error{"GET " + target + ": " + opened.error().message, opened.error().code};
   auto made = make_request(http::verb::get, target, {}, {});
   if (!made) co_return Error{"GET " + target + ": " + made.error().message};
   Result<Response> answer = co_await (*opened)->stream(*made, idle_timeout, on_data);
   if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
+  observe(http::verb::get, answer ? answer->status : 0);
   if (!answer) co_return Error{"GET " + target + ": " + answer.error().message, answer.error().code};
   if (answer->status == 401) token_.refresh_after_unauthorized();
   co_return answer;

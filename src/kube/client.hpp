@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,10 @@ struct ClientOptions {
   int max_retries = 5;
   std::uint64_t max_response_bytes = 64 * 1024 * 1024;  // a list page of 500 large objects fits
   std::size_t max_idle_connections = 4;
+  // Called after every attempt (retries included) with the HTTP status, or 0 when no answer came (connection
+  // refused, TLS, timeout): the controller's rest_client_requests_total and its view of the API server's
+  // reachability. Runs on the client's executor; must be cheap.
+  std::function<void(boost::beast::http::verb method, unsigned status)> on_attempt;
 };
 
 class Client {
@@ -69,6 +74,7 @@ class Client {
 
  private:
   boost::asio::awaitable<Status> wait_for_rate_limit();
+  void observe(boost::beast::http::verb method, unsigned status);
   boost::asio::awaitable<Status> sleep(std::chrono::steady_clock::duration delay);
   boost::asio::awaitable<Result<std::unique_ptr<Connection>>> open_connection();
   Result<HttpRequest> make_request(boost::beast::http::verb method, const std::string& target, std::string body,

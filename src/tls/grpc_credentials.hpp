@@ -5,6 +5,7 @@
 // request is read. Plaintext only when `insecure` is set, which the roles ask for explicitly.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -33,8 +34,13 @@ struct TransportSecurity {
   }
 };
 
+// Told why a peer's certificate was refused for its identity (it chains to the CA but names someone else):
+// gRPC itself logs nothing for that case. Called on gRPC's threads.
+using IdentityRefused = std::function<void(const std::string& detail)>;
+
 // The agent's side: requires a client certificate naming the controller.
-std::shared_ptr<grpc::ServerCredentials> agent_server_credentials(const TransportSecurity& security);
+std::shared_ptr<grpc::ServerCredentials> agent_server_credentials(const TransportSecurity& security,
+                                                                  IdentityRefused on_refused = {});
 
 // The controller's side: presents its certificate and requires the agent's identity from the server.
 std::shared_ptr<grpc::ChannelCredentials> controller_channel_credentials(const TransportSecurity& security);

@@ -251,7 +251,8 @@ TEST_CASE("an address already in use is a clear start-up failure", "[agent][cli]
   AgentUnderTest first;
   test::TemporaryDirectory state_dir;
   test::ChildProgram second({program_path("JARVIS_BIN"), "--role=agent", "--listen=" + first.target(),
-                             "--host-root=/", "--insecure", "--state-dir=" + state_dir.path().string()});
+                             "--host-root=/", "--insecure", "--state-dir=" + state_dir.path().string(),
+                             "--health-probe-bind-address=127.0.0.1:0"});
   const auto exit = second.wait_for_exit(30s);
   REQUIRE(exit.has_value());
   CHECK(exit->status == 1);
@@ -264,7 +265,8 @@ TEST_CASE("a state directory that cannot be created is a clear start-up failure"
   std::ofstream(not_a_directory) << "x";
   const std::string state_dir = (not_a_directory / "state").string();
   const auto run = test::run_program({program_path("JARVIS_BIN"), "--role=agent", "--listen=127.0.0.1:0",
-                                      "--host-root=/", "--insecure", "--state-dir=" + state_dir});
+                                      "--host-root=/", "--insecure", "--state-dir=" + state_dir,
+                                      "--health-probe-bind-address=127.0.0.1:0"});
   CHECK(run.status == 1);
   CHECK_THAT(run.standard_output, Catch::Contains("agent cannot keep its journal") &&
                                       Catch::Contains("cannot create the state directory " + state_dir +

@@ -132,7 +132,8 @@ std::vector<std::string> AgentUnderTest::arguments(const std::vector<std::string
   // controller's client (test/controller/agent_client_process_test.cpp) and in test/e2e/test_security.py.
   std::vector<std::string> argv = {program_path("JARVIS_BIN"), "--role=agent", "--listen=127.0.0.1:0",
                                    "--host-root=/", "--node-name=test-node", "--insecure",
-                                   "--state-dir=" + state_dir.string()};
+                                   "--state-dir=" + state_dir.string(),
+                                   "--health-probe-bind-address=127.0.0.1:0"};
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   return argv;
 }

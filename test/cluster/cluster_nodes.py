@@ -41,6 +41,7 @@ class NodeFleet:
         self._agents = {}
         self._slice_count = 0
         self.agent_port = None
+        self.agent_http_port = None
 
     @property
     def nodes(self):
@@ -56,7 +57,12 @@ class NodeFleet:
     def start_agents(self):
         """Takes a port free on every node's address and starts every node's agent on it; does not wait for
         them (wait_agents_ready does)."""
-        self.agent_port = port_free_on_all([n.address for n in self._nodes.values()])
+        addresses = [n.address for n in self._nodes.values()]
+        self.agent_port = port_free_on_all(addresses)
+        # /healthz, /readyz and /metrics of every agent, on its own address (the DaemonSet's :50052).
+        self.agent_http_port = port_free_on_all(addresses)
+        while self.agent_http_port == self.agent_port:
+            self.agent_http_port = port_free_on_all(addresses)
         for node in self._nodes.values():
             self._start_agent_process(node)
 
@@ -89,6 +95,10 @@ class NodeFleet:
         """host:port of the node's agent, as published in its EndpointSlice."""
         return f"{self.node(name).address}:{self.agent_port}"
 
+    def agent_http_address(self, name):
+        """host:port of the node's agent's /healthz, /readyz and /metrics."""
+        return f"{self.node(name).address}:{self.agent_http_port}"
+
     def agent_log(self, name):
         return self.dir / "agents" / f"{name}.log"
 
@@ -108,6 +118,7 @@ class NodeFleet:
         self._agents[node.name] = self._processes.start(f"agent-{node.name}", [
             self._jarvis, "--role=agent", "--listen", f"{node.address}:{self.agent_port}",
             "--node-name", node.name, "--host-root", "/", "--state-dir", self.agent_state_dir(node.name), *security,
+            "--health-probe-bind-address", f"{node.address}:{self.agent_http_port}",
         ], self.agent_log(node.name))
 
     def _wait_agent_ready(self, node):

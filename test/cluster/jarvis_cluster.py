@@ -23,6 +23,7 @@ from pathlib import Path
 from cluster_agent_tls import AgentTlsVolume
 from cluster_control_plane import CONTROLLER_USER, ControlPlane
 from cluster_errors import ClusterError, KubectlError
+from cluster_net import free_port
 from cluster_nodes import NodeFleet
 from cluster_process import ProcessStarter, kill_recorded
 from upstream_binaries import upstream_binaries
@@ -76,8 +77,10 @@ class _FromPart:
 class ControllerProcess:
     """A `jarvis --role=controller` process the cluster started; its output goes to log_path."""
 
-    def __init__(self, process):
+    def __init__(self, process, probe_address=None, metrics_address=None):
         self._process = process
+        self.probe_address = probe_address      # "127.0.0.1:PORT" of /healthz and /readyz
+        self.metrics_address = metrics_address  # "127.0.0.1:PORT" of /metrics
 
     @property
     def pid(self):
@@ -241,6 +244,7 @@ class Cluster:
     agent_port = _FromPart("_fleet")
     node = _FromPart("_fleet")
     agent_target = _FromPart("_fleet")
+    agent_http_address = _FromPart("_fleet")
     agent_log = _FromPart("_fleet")
     agent_state_dir = _FromPart("_fleet")
     agent_pid = _FromPart("_fleet")
@@ -282,11 +286,15 @@ class Cluster:
             security = ["--tls-dir", self.dir / f"controller-{number}-tls"]
         else:
             security = ["--insecure"]
+        # Loopback ports of their own for the probes and metrics (the defaults :8081/:8080 would clash between
+        # controllers and with whatever else runs on the machine); extra_args may give others.
+        probe_address, metrics_address = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+        endpoints = [f"--health-probe-bind-address={probe_address}", f"--metrics-bind-address={metrics_address}"]
         process = self._processes.start(
             f"controller-{number}",
             [self.jarvis, "--role=controller", "--kubeconfig", kubeconfig or self.controller_token_kubeconfig,
-             *security, *extra_args],
+             *security, *endpoints, *extra_args],
             self.dir / f"controller-{number}.log", env={**os.environ, **(env or {})})
-        controller = ControllerProcess(process)
+        controller = ControllerProcess(process, probe_address, metrics_address)
         self._controllers.append(controller)
         return controller

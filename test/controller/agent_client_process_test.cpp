@@ -91,7 +91,8 @@ struct RealAgent {
     const char* jarvis = std::getenv("JARVIS_BIN");
     if (jarvis == nullptr) FAIL("JARVIS_BIN is not set; run this test through `meson test`");
     return {jarvis, "--role=agent", "--listen=127.0.0.1:0", "--host-root=/", "--node-name=n1",
-            "--tls-dir=" + pki.agent_dir.string(), "--state-dir=" + (pki.dir.path() / "state").string()};
+            "--tls-dir=" + pki.agent_dir.string(), "--state-dir=" + (pki.dir.path() / "state").string(),
+            "--health-probe-bind-address=127.0.0.1:0"};
   }
 };
 

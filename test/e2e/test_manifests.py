@@ -254,7 +254,8 @@ def test_agent_daemonset_runs_on_every_node_with_the_host_root(installed):
     assert (pod["hostNetwork"], pod["hostPID"], pod["dnsPolicy"]) == (True, True, "ClusterFirstWithHostNet")
     assert pod["automountServiceAccountToken"] is False and pod["serviceAccountName"] == "jarvis-agent"
     assert container["args"] == ["--role=agent", "--listen=0.0.0.0:50051", "--host-root=/host",
-                                 "--tls-dir=/var/run/jarvis/tls", "--state-dir=/var/lib/jarvis"]
+                                 "--tls-dir=/var/run/jarvis/tls", "--state-dir=/var/lib/jarvis",
+                                 "--health-probe-bind-address=:50052"]
     assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}} \
         in container["env"]
     volumes = {v["name"]: v["hostPath"]["path"] if "hostPath" in v else f"secret {v['secret']['secretName']}"
@@ -267,7 +268,12 @@ def test_agent_daemonset_runs_on_every_node_with_the_host_root(installed):
     tls_mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/var/run/jarvis/tls")
     assert tls_mount["readOnly"] is True
     assert not any(v.get("secret", {}).get("secretName") == "jarvis-ca" for v in pod["volumes"])
-    assert container["ports"] == [{"name": "grpc", "containerPort": 50051, "protocol": "TCP"}]
+    assert container["ports"] == [{"name": "grpc", "containerPort": 50051, "protocol": "TCP"},
+                                  {"name": "metrics", "containerPort": 50052, "protocol": "TCP"}]
+    # Probes on the agent's HTTP port: ready once it serves gRPC with usable TLS files, live while its loop runs.
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["port"] == container["livenessProbe"]["httpGet"]["port"] == "metrics"
     assert container["resources"]["limits"] and container["resources"]["requests"]
     account = get_json(installed, "serviceaccount", "jarvis-agent", "-n", "jarvis")
     assert account["automountServiceAccountToken"] is False
@@ -285,9 +291,15 @@ def test_controller_deployment_is_locked_down(installed):
     assert pod["serviceAccountName"] == "jarvis-controller"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert container["args"] == ["--role=controller", "--tls-dir=/var/run/jarvis/tls", "--leader-elect"]
+    assert container["args"] == ["--role=controller", "--tls-dir=/var/run/jarvis/tls", "--leader-elect",
+                                 "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080"]
     assert container["env"] == [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1",
                                                                                 "fieldPath": "metadata.name"}}}]
+    assert [(p["name"], p["containerPort"]) for p in container["ports"]] == [("metrics", 8080), ("health", 8081)]
+    assert (container["livenessProbe"]["httpGet"]["path"], container["livenessProbe"]["httpGet"]["port"]) == \
+        ("/healthz", "health")
+    assert (container["readinessProbe"]["httpGet"]["path"], container["readinessProbe"]["httpGet"]["port"]) == \
+        ("/readyz", "health")
     tls_volume = next(v for v in pod["volumes"] if v["name"] == "tls")
     assert tls_volume["emptyDir"]["medium"] == "Memory"
     assert container["volumeMounts"] == [{"name": "tls", "mountPath": "/var/run/jarvis/tls"}]
@@ -296,6 +308,13 @@ def test_controller_deployment_is_locked_down(installed):
     assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert container["resources"]["limits"] and container["resources"]["requests"]
+
+
+def test_the_controllers_metrics_have_a_service(installed):
+    service = get_json(installed, "service", "jarvis-controller-metrics", "-n", "jarvis")["spec"]
+    labels = get_json(installed, "deployment", "jarvis-controller", "-n", "jarvis")["spec"]["template"]["metadata"]["labels"]
+    assert service["selector"].items() <= labels.items()
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["ports"]] == [("metrics", 8080, "metrics")]
 
 
 # ---- RBAC

@@ -307,6 +307,7 @@ def test_certificates_renew_without_restarting_the_agents(jarvis):
 
 def test_insecure_is_explicit_and_warns(jarvis, jarvis_binary, tmp_path):
     agent = subprocess.Popen([jarvis_binary, "--role=agent", "--insecure", "--listen=127.0.0.1:0", "--host-root=/",
+                              "--health-probe-bind-address=127.0.0.1:0",
                               "--node-name=insecure-dev", "--state-dir", str(tmp_path / "state")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         lines = []
@@ -329,3 +330,23 @@ def test_insecure_is_explicit_and_warns(jarvis, jarvis_binary, tmp_path):
         assert any("--insecure" in line["msg"] and "Development only" in line["msg"] for line in warned)
     finally:
         stop(controller)
+
+
+# ---- logs
+
+def test_every_line_the_agents_and_controllers_wrote_is_json(jarvis):
+    """Everything above (refused clients, CAs replaced, renewals, controllers racing) left JSON lines only, gRPC's
+    own lines included, and each kind of refused client is one audit line on the agent naming its reason."""
+    logs = sorted(jarvis.dir.glob("controller-*.log")) + [jarvis.agent_log(node) for node in ALL_NODES]
+    for path in logs:
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            try:
+                assert isinstance(json.loads(line), dict)
+            except ValueError:
+                pytest.fail(f"{path.name}:{number} is not JSON: {line[:300]}")
+    refusals = [line for line in log_lines(jarvis.agent_log("kind-worker"))
+                if line.get("msg") == "refused a TLS connection"]
+    assert all(line["level"] == "warn" and line["detail"] for line in refusals), refusals
+    assert {"plaintext (not TLS)", "no client certificate", "certificate not issued by the Jarvis CA",
+            "wrong identity (the certificate does not name the expected peer)"} <= \
+        {line["reason"] for line in refusals}, refusals
