@@ -75,7 +75,7 @@ if ((real_node)); then
   step "kubectl logs ds/jarvis-agent -n jarvis   (the agent's audit lines)"
   "$kubectl" logs ds/jarvis-agent -n jarvis
 
-  step "kubectl get lease jarvis-controller -n jarvis   (which of the two controller replicas leads)"
+  step "kubectl get lease jarvis-controller -n jarvis   (which controller replica leads)"
   "$kubectl" get lease jarvis-controller -n jarvis
   leader_pod=$("$kubectl" get lease jarvis-controller -n jarvis -o jsonpath='{.spec.holderIdentity}')
   leader_pod=${leader_pod%_*}

@@ -79,7 +79,8 @@ def only_pod(node, selector):
 
 
 def leader_pod(node, timeout=120):
-    """The controller pod that holds the Lease jarvis-controller (two replicas run, one leads): its identity is
+    """The controller pod that holds the Lease jarvis-controller (the manifests run two replicas, one leads; the
+    real node's overlay runs one, since both would share the node's probe ports): its identity is
     the pod name (downward API) + "_" + a random suffix."""
     def holding():
         lease = node.kubectl("get", "lease", "jarvis-controller", "-n", NAMESPACE, "-o", "json", check=False)
