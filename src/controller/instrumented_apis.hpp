@@ -37,6 +37,11 @@ class InstrumentedCommandApi final : public CommandApi {
                                               const CommandStatus& status) override;
   boost::asio::awaitable<Status> set_finalizer(const CommandMeta& meta, bool present) override;
   boost::asio::awaitable<Status> post_event(const CommandMeta& meta, const EventSpec& event) override;
+  // Reading and deleting a finished Command (ttlSecondsAfterFinished) are passed through uncounted.
+  boost::asio::awaitable<Result<kube::Object>> read(const CommandMeta& meta) override {
+    co_return co_await inner_.read(meta);
+  }
+  boost::asio::awaitable<Status> remove(const CommandMeta& meta) override { co_return co_await inner_.remove(meta); }
 
  private:
   CommandApi& inner_;
