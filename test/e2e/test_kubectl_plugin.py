@@ -377,18 +377,24 @@ def test_the_controller_authenticates_with_an_exec_plugin_too(jarvis, tmp_path):
     assert counter.read_text().splitlines() == ["call"]
 
 
-def test_a_rollout_window_the_crd_does_not_know_is_refused_not_dropped(jarvis):
-    """Until the CRD has spec.maxConcurrency (issue 14), a run asking for a window must not run everywhere at
-    once: the create is strict and nothing is created. With that CRD, the run goes through."""
-    crd = json.loads(jarvis.kubectl("get", "crd", "commands.jarvis.io", "-o", "json").stdout)
-    spec_fields = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
-    before = len(json.loads(jarvis.kubectl("get", "commands", "-n", NAMESPACE, "-o", "json").stdout)["items"])
+def test_rollout_flags_reach_the_spec_and_the_window_and_budget_hold(jarvis):
+    """--max-concurrency, --max-failures and --ttl land in the Command's spec (issue 14's fields), and the
+    controller honours them: one node at a time, no failure allowed, so the first failure stops the rollout."""
     result = plugin(jarvis, "run", "-n", NAMESPACE, "--all", "--max-concurrency", "1", "--max-failures", "0",
-                    "--", "true")
-    if "maxConcurrency" in spec_fields:
-        assert result.returncode == 0, result.stderr
-    else:
-        assert result.returncode == 1
-        assert "does not know a field" in result.stderr and "maxConcurrency" in result.stderr, result.stderr
-        after = len(json.loads(jarvis.kubectl("get", "commands", "-n", NAMESPACE, "-o", "json").stdout)["items"])
-        assert after == before
+                    "--ttl", "1h", "-o", "json", "--", "true")
+    assert result.returncode == 0, result.stderr
+    obj = json.loads(result.stdout)
+    assert obj["spec"]["maxConcurrency"] == 1 and obj["spec"]["maxFailures"] == 0, obj["spec"]
+    assert obj["spec"]["ttlSecondsAfterFinished"] == 3600, obj["spec"]
+    assert obj["status"]["succeeded"] == 3, obj["status"]
+
+    failing = plugin(jarvis, "run", "-n", NAMESPACE, "--all", "--max-concurrency", "1", "--max-failures", "0",
+                     "-o", "json", "--", "exit 3")
+    assert failing.returncode == 1, failing.stderr
+    status = json.loads(failing.stdout)["status"]
+    assert status["failed"] == 1 and status["skipped"] == 2, status
+    assert any(c["type"] == "FailureBudgetExceeded" and c["status"] == "True" for c in status["conditions"]), status
+
+    percent = plugin(jarvis, "run", "-n", NAMESPACE, "--all", "--max-concurrency", "50%", "-o", "json", "--", "true")
+    assert percent.returncode == 0, percent.stderr
+    assert json.loads(percent.stdout)["spec"]["maxConcurrency"] == "50%"

@@ -171,15 +171,16 @@ def test_counters_move_as_commands_run(jarvis):
         now = scrape(controller)
         done = (now.value("jarvis_controller_executions_total", result="succeeded")
                 - before.value("jarvis_controller_executions_total", result="succeeded") >= 3
-                and now.value("jarvis_events_written_total") - before.value("jarvis_events_written_total") >= 6)
+                and now.value("jarvis_events_written_total") - before.value("jarvis_events_written_total") >= 8)
         return now if done else None
-    after = wait_until(all_counted, 30, "the controller to count 6 executions and 6 events")
+    # Events: one per node and one summary per run (Completed, Failed): 2 x (3 + 1).
+    after = wait_until(all_counted, 30, "the controller to count 6 executions and 8 events")
 
     def grew(sample_name, **labels):
         return after.value(sample_name, **labels) - before.value(sample_name, **labels)
     assert grew("jarvis_controller_executions_total", result="succeeded") == 3
     assert grew("jarvis_controller_executions_total", result="failed") == 3
-    assert grew("jarvis_events_written_total") == 6
+    assert grew("jarvis_events_written_total") == 8
     assert grew("jarvis_events_failed_total") == 0
     assert grew("jarvis_status_writes_total") >= 4  # each Command: dispatch, then results
     assert grew("jarvis_controller_output_bytes_total") == 3 * len("twelve-bytes\n") + 3 * len("oops\n")
