@@ -2,22 +2,6 @@
 
 namespace jarvis::agent {
 
-namespace {
-
-std::string_view result_label(ExecutionState state) {
-  switch (state) {
-    case ExecutionState::running: return "running";
-    case ExecutionState::succeeded: return "succeeded";
-    case ExecutionState::failed: return "failed";
-    case ExecutionState::timed_out: return "timed_out";
-    case ExecutionState::canceled: return "canceled";
-    case ExecutionState::start_failed: return "start_failed";
-    case ExecutionState::interrupted: return "interrupted";
-  }
-  return "failed";
-}
-
-}  // namespace
 
 AgentMetrics::AgentMetrics(metrics::Registry& r)
     : executions(r.counter("jarvis_agent_executions_total",
@@ -32,11 +16,11 @@ AgentMetrics::AgentMetrics(metrics::Registry& r)
                                        {"reason"})) {
   for (auto state : {ExecutionState::succeeded, ExecutionState::failed, ExecutionState::timed_out,
                      ExecutionState::canceled, ExecutionState::start_failed})
-    executions.with({result_label(state)});
+    executions.with({to_string(state)});
 }
 
 void AgentMetrics::count_finished(const ExecutionStatus& status) {
-  executions.with({result_label(status.state)}).inc();
+  executions.with({to_string(status.state)}).inc();
   output_bytes.inc(static_cast<double>(status.output_bytes_total));
 }
 

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -23,6 +24,10 @@
 #include "tls/grpc_credentials.hpp"
 
 namespace jarvis::controller {
+
+// gRPC's name of a status code (OK, UNAVAILABLE, DEADLINE_EXCEEDED, ...), as error messages and the metrics'
+// code label show it; "UNKNOWN" for a code gRPC does not define.
+std::string_view grpc_code_name(int code);
 
 // The executor's io_context must outlive calls in flight: they keep it from running out of work, so let
 // run() return rather than stop() it.

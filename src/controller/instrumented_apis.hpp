@@ -48,7 +48,5 @@ class InstrumentedCommandApi final : public CommandApi {
   ControllerMetrics& metrics_;
 };
 
-// gRPC's name of a status code (OK, UNAVAILABLE, DEADLINE_EXCEEDED, ...), as the code label shows it.
-std::string_view grpc_code_name(int code);
 
 }  // namespace jarvis::controller
