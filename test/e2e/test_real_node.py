@@ -198,9 +198,13 @@ def test_seed_sample_runs_through_the_real_pods(node):
     result = status["nodes"][0]
     assert result["name"] == REAL_NODE and result["exitCode"] == 0 and "PID" in result["output"], result
 
-    events = wait_until(lambda: events_for(node, "command-sample"), 60, "the sample's event", interval=1.0)
-    assert [e["reason"] for e in events] == [f"command-sample-{REAL_NODE}"]
-    event = events[0]
+    # The node's event and the run's summary (reason Completed).
+    def both_events():
+        found = events_for(node, "command-sample")
+        return found if len(found) == 2 else None
+    events = wait_until(both_events, 60, "the sample's two events", interval=1.0)
+    assert sorted(e["reason"] for e in events) == sorted([f"command-sample-{REAL_NODE}", "Completed"])
+    event = next(e for e in events if e["reason"] == f"command-sample-{REAL_NODE}")
     assert event["type"] == "Normal" and event["source"]["component"] == "command-controller"
     first, _, rest = event["message"].partition("\n")
     assert first == f"❯ {SAMPLE_COMMAND}"

@@ -18,8 +18,10 @@ chroot=$(command -v chroot)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # Plaintext on purpose (--insecure on both sides): this checks that the image's binary runs and reaches the
 # host root; mutual TLS between real processes is covered by test/e2e/test_security.py.
+# No probe or metrics endpoint (0): the default port (:50052, all addresses) may be taken on a test machine;
+# the real-node tests check the probes through a kubelet.
 env -i PATH=/usr/local/bin "$chroot" "$root" jarvis --role=agent --listen="127.0.0.1:$port" --host-root=/host \
-  --node-name=image-test --insecure >"$work/agent.log" 2>&1 &
+  --node-name=image-test --insecure --health-probe-bind-address=0 --metrics-bind-address=0 >"$work/agent.log" 2>&1 &
 agent=$!
 # Runs under errexit as the EXIT trap: every step tolerates an agent that is already gone.
 stop_agent() {
