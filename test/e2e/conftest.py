@@ -105,3 +105,10 @@ def make_cluster(request, jarvis_binary, tmp_path_factory):
 
     yield make
     tear_down(request, tmp_path_factory, made, request.session.testsfailed > failures_before)
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A temporary directory anyone may write: the agents' commands drop marker files there."""
+    tmp_path.chmod(0o777)
+    return tmp_path

@@ -90,3 +90,10 @@ def wait_reconciled(controller, name, resource_version, timeout=30, namespace=NA
                         % (re.escape(namespace), re.escape(name), re.escape(resource_version)))
     return wait_until(lambda: needle.search(controller.log_text()), timeout,
                       f"the controller to reconcile {namespace}/{name} at resourceVersion {resource_version}")
+
+
+def start_synced_controller(cluster, *flags, timeout=60):
+    """Starts a controller with `flags` and returns it once its caches are synced."""
+    controller = cluster.start_controller(list(flags))
+    wait_until(lambda: '"msg":"caches synced' in controller.log_text(), timeout, "the controller to sync")
+    return controller

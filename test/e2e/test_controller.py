@@ -13,17 +13,11 @@ from pathlib import Path
 import pytest
 
 from controller_helpers import (MANIFESTS, NAMESPACE, SAMPLES, apply, command_object, events_for, expressions,
-                                get_command, node_results, processes_matching, wait_for_events, wait_for_phase,
-                                wait_reconciled)
+                                get_command, node_results, processes_matching, start_synced_controller,
+                                wait_for_events, wait_for_phase, wait_reconciled)
 from deadline import wait_until
 
 ALL_NODES = ["kind-control-plane", "kind-worker", "kind-worker2"]
-
-
-def start_synced_controller(cluster):
-    controller = cluster.start_controller(["--log-level=debug"])
-    wait_until(lambda: '"msg":"caches synced' in controller.log_text(), 30, "the controller to sync")
-    return controller
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +25,11 @@ def jarvis(cluster):
     """The module's cluster with manifests/ installed and one controller running."""
     cluster.apply_manifests(MANIFESTS)
     cluster.kubectl("wait", "--for=condition=Established", "crd/commands.jarvis.io", "--timeout=30s")
-    cluster.controller = start_synced_controller(cluster)
+    cluster.controller = start_synced_controller(cluster, "--log-level=debug")
     cluster.wait_agents_trust_controller()
     yield cluster
     if cluster.controller.alive():
         assert cluster.controller.stop(signal.SIGTERM) == 0, cluster.controller.log_text()[-3000:]
-
-
-@pytest.fixture
-def workdir(tmp_path):
-    tmp_path.chmod(0o777)
-    return tmp_path
 
 
 def lines(path):
@@ -232,7 +220,7 @@ def test_exactly_once_across_controller_restart_and_api_server_restart(jarvis, w
     wait_until(lambda: len(list(workdir.glob("*.g1.*"))) == 3, 30, "the command to start on 3 nodes")
 
     jarvis.controller.kill()
-    jarvis.controller = start_synced_controller(jarvis)
+    jarvis.controller = start_synced_controller(jarvis, "--log-level=debug")
     wait_until(lambda: '"msg":"resuming dispatched execution"' in jarvis.controller.log_text(), 30,
                "the new controller to resume waiting")
     jarvis.restart_apiserver()
@@ -279,4 +267,4 @@ def test_command_created_while_api_server_restarts_still_runs(jarvis, workdir):
 def test_controller_stops_cleanly_on_sigterm(jarvis):
     assert jarvis.controller.stop(signal.SIGTERM) == 0
     assert '"msg":"controller stopped"' in jarvis.controller.log_text()
-    jarvis.controller = start_synced_controller(jarvis)
+    jarvis.controller = start_synced_controller(jarvis, "--log-level=debug")

@@ -16,18 +16,12 @@ import pytest
 from conftest import shared_cluster
 
 from controller_helpers import (MANIFESTS, NAMESPACE, apply, command_object, get_command, node_results,
-                                wait_for_phase)
+                                start_synced_controller, wait_for_phase)
 from deadline import wait_until
 
 NODES = 10
 # A fixed seed so a failure can be replayed, and a fresh one per run so runs explore other interleavings.
 FIXED_SEED = 20261129
-
-
-def start_synced_controller(cluster):
-    controller = cluster.start_controller(["--log-level=debug"])
-    wait_until(lambda: '"msg":"caches synced' in controller.log_text(), 60, "the controller to sync")
-    return controller
 
 
 @pytest.fixture(scope="module")
@@ -36,17 +30,11 @@ def fleet(request, jarvis_binary, tmp_path_factory):
     for cluster in shared_cluster(request, jarvis_binary, tmp_path_factory, nodes=NODES):
         cluster.apply_manifests(MANIFESTS)
         cluster.kubectl("wait", "--for=condition=Established", "crd/commands.jarvis.io", "--timeout=30s")
-        cluster.controller = start_synced_controller(cluster)
+        cluster.controller = start_synced_controller(cluster, "--log-level=debug")
         cluster.wait_agents_trust_controller()
         yield cluster
         if cluster.controller.alive():
             cluster.controller.stop(signal.SIGTERM)
-
-
-@pytest.fixture
-def workdir(tmp_path):
-    tmp_path.chmod(0o777)
-    return tmp_path
 
 
 def marker_command(workdir, generation_text, linger_tenths):
@@ -57,7 +45,7 @@ def marker_command(workdir, generation_text, linger_tenths):
 
 def restart_controller(cluster):
     cluster.controller.kill()
-    cluster.controller = start_synced_controller(cluster)
+    cluster.controller = start_synced_controller(cluster, "--log-level=debug")
 
 
 def agent_wait(cluster, agentctl, node, execution_id):
@@ -155,7 +143,7 @@ def test_controller_and_agent_both_sigkilled_mid_run_run_nothing_twice(fleet, wo
         fleet.stop_agent(node, signal.SIGKILL)
         fleet.controller.kill()
     fleet.start_agent(node)
-    fleet.controller = start_synced_controller(fleet)
+    fleet.controller = start_synced_controller(fleet, "--log-level=debug")
     gate.touch()
     obj = wait_for_phase(fleet, name, timeout=120)
     results = node_results(obj)
@@ -167,7 +155,7 @@ def test_controller_and_agent_both_sigkilled_mid_run_run_nothing_twice(fleet, wo
 def test_first_agent_call_after_a_restart_succeeds(fleet, workdir):
     """The controller loads its TLS files before it reconciles: no Start fails for want of credentials."""
     fleet.controller.stop(signal.SIGTERM)
-    fleet.controller = start_synced_controller(fleet)
+    fleet.controller = start_synced_controller(fleet, "--log-level=debug")
     apply(fleet, command_object("first-call", f'echo "$JARVIS_EXECUTION_ID" >> {workdir}/"$JARVIS_EXECUTION_ID"'))
     obj = wait_for_phase(fleet, "first-call", timeout=60)
     assert obj["status"]["phase"] == "Succeeded"

@@ -15,18 +15,12 @@ import pytest
 
 from conftest import shared_cluster
 from controller_helpers import (MANIFESTS, NAMESPACE, apply, command_object, events_for, get_command, node_results,
-                                wait_for_phase)
+                                start_synced_controller, wait_for_phase)
 from deadline import wait_until
 
 NODES = 10
 # Natural order of the cluster's node names: the order a window dispatches them in.
 ALL_NODES = ["kind-control-plane", "kind-worker"] + [f"kind-worker{i}" for i in range(2, NODES)]
-
-
-def start_synced_controller(cluster):
-    controller = cluster.start_controller()
-    wait_until(lambda: '"msg":"caches synced' in controller.log_text(), 60, "the controller to sync")
-    return controller
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +34,6 @@ def fleet(request, jarvis_binary, tmp_path_factory):
         yield cluster
         if cluster.controller.alive():
             cluster.controller.stop(signal.SIGTERM)
-
-
-@pytest.fixture
-def workdir(tmp_path):
-    tmp_path.chmod(0o777)
-    return tmp_path
 
 
 def on_nodes(nodes):

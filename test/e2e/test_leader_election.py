@@ -113,12 +113,6 @@ def replicas(fleet):
     return fleet.replicas
 
 
-@pytest.fixture
-def workdir(tmp_path):
-    tmp_path.chmod(0o777)
-    return tmp_path
-
-
 def marker_command(workdir, text, linger):
     return f'echo "$JARVIS_EXECUTION_ID" >> {workdir}/"$JARVIS_EXECUTION_ID"; echo {text}; sleep {linger}'
 

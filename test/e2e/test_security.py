@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 
-from controller_helpers import MANIFESTS, NAMESPACE, command_object, events_for, node_results, wait_for_phase
+from controller_helpers import (MANIFESTS, NAMESPACE, command_object, events_for, node_results,
+                                start_synced_controller, wait_for_phase)
 from deadline import wait_until
 from security_helpers import (Pki, fingerprint, log_lines, secret_data, wait_agent_secret, wait_agents_serve)
 
@@ -20,12 +21,6 @@ ALL_NODES = ["kind-control-plane", "kind-worker", "kind-worker2"]
 # What a command's environment may hold: the agent's documented variables, plus what /bin/sh itself sets.
 DOCUMENTED_ENVIRONMENT = {"PATH", "HOME", "LANG", "JARVIS_EXECUTION_ID"}
 SHELL_ENVIRONMENT = {"PWD", "OLDPWD", "SHLVL", "_"}
-
-
-def start_controller(cluster, *flags):
-    controller = cluster.start_controller(["--log-level=debug", *flags])
-    wait_until(lambda: '"msg":"caches synced' in controller.log_text(), 60, "the controller to sync")
-    return controller
 
 
 def stop(controller):
@@ -46,7 +41,7 @@ def jarvis(cluster):
     made the CA and the certificates; returns once every agent serves the agents' certificate."""
     cluster.apply_manifests(MANIFESTS)
     cluster.kubectl("wait", "--for=condition=Established", "crd/commands.jarvis.io", "--timeout=60s")
-    cluster.controller = start_controller(cluster)
+    cluster.controller = start_synced_controller(cluster, "--log-level=debug")
     wait_agents_serve(cluster, wait_agent_secret(cluster)["tls.crt"])
     yield cluster
     stop(cluster.controller)
@@ -54,7 +49,7 @@ def jarvis(cluster):
 
 def replace_controller(cluster, *flags):
     stop(cluster.controller)
-    cluster.controller = start_controller(cluster, *flags)
+    cluster.controller = start_synced_controller(cluster, "--log-level=debug", *flags)
     return cluster.controller
 
 
@@ -228,7 +223,7 @@ def test_a_controller_with_a_different_ca_refuses_the_agents_and_says_so(jarvis)
     try:
         stop(jarvis.controller)
         jarvis.kubectl("delete", "secret", "jarvis-ca", "-n", NAMESPACE)
-        jarvis.controller = start_controller(jarvis)
+        jarvis.controller = start_synced_controller(jarvis, "--log-level=debug")
         assert fingerprint(secret_data(jarvis, "jarvis-ca")["ca.crt"]) != fingerprint(before["ca.crt"])
         renewed = wait_agent_secret(jarvis, other_than=before["tls.crt"])
         assert renewed["ca.crt"] != before["ca.crt"]
