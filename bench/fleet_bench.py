@@ -25,6 +25,7 @@ Needs the jarvis build (build/src/jarvis) and the upstream binaries (test/cluste
 import argparse
 import datetime
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -172,7 +173,31 @@ def start_controller(cluster, extra_args, timeout):
     controller = cluster.start_controller(list(extra_args))
     wait_until(lambda: '"msg":"caches synced' in controller.log_text(), timeout, "the controller to sync")
     cluster.wait_agents_trust_controller(timeout)
+    wait_quiet(cluster, timeout)
     return controller
+
+
+def wait_quiet(cluster, timeout, window=2.0):
+    """Waits until the cluster's processes (agents, API server, etcd) have settled: right after 1,000 agents
+    start or re-read their certificates they are busy for a while, and a run measured then would be charged
+    that work. Settled = their CPU use over a `window` is under one core and no longer falling (at least 80% of
+    the window before). Idle agents are not free: each wakes a few times a second (timers, its certificate
+    watcher), about 0.5 ms of CPU per second each on the test machine, so 1,000 idle agents keep about half a
+    core busy and the threshold cannot be near zero. Gives up after `timeout` s (the row is still written; its
+    load average says how busy the machine was)."""
+    def total():
+        return sum(cpu_by_group(cluster).values())
+    deadline = time.monotonic() + min(timeout, 120.0)
+    previous = None
+    while time.monotonic() < deadline:
+        before, started = total(), time.monotonic()
+        time.sleep(window)  # the measuring window, not a guess at a condition
+        rate = (total() - before) / (time.monotonic() - started)
+        if previous is not None and rate < 1.0 and rate >= 0.8 * previous:
+            return True
+        previous = rate
+    print("warning: the cluster's processes did not settle before the run", file=sys.stderr, flush=True)
+    return False
 
 
 def cpu_by_group(cluster):
@@ -204,6 +229,7 @@ def run_setting(cluster, admin, controller_credentials, nodes, commands, setting
     controller = start_controller(cluster, controller_args, timeout)
     metrics = Client(admin)
     requests_before, bytes_before = measure.api_counters(metrics.text("/metrics"))
+    load_at_start = os.getloadavg()[0]
     cpu_before = measure.cpu_seconds(controller.pid)
     others_before = cpu_by_group(cluster)
     progress, started = observe(admin, names, nodes, lambda: create_all(admin, [command_body(n, run_id) for n in names]),
@@ -241,7 +267,7 @@ def run_setting(cluster, admin, controller_credentials, nodes, commands, setting
         "status_s": max(progress.status_done.values()) - started,
         "events_s": max(progress.events_done.values()) - started,
         "floor_s": floor_events, "floor_status_s": floor_status,
-        "cpu_s": cpu, "api_cpu_s": others["apiserver+etcd"], "agents_cpu_s": others["agents"], "peak_mib": peak_mib, "agents_mib": agents_total, "agent_mib": agents_each,
+        "load": load_at_start, "cpu_s": cpu, "api_cpu_s": others["apiserver+etcd"], "agents_cpu_s": others["agents"], "peak_mib": peak_mib, "agents_mib": agents_total, "agent_mib": agents_each,
         "status_writes_seen": progress.status_writes, "largest_object_kib": progress.largest_object / 1024,
         "requests": requests_by_verb(requests),
         "status_bytes": int(written.get(("update", "commands"), 0)),
@@ -283,14 +309,14 @@ def merge_requests(rows):
     return "; ".join(f"{k} {v}" for k, v in rows["requests"].items())
 
 
-HEADER = ("| nodes × Commands | setting | floor s | results in status s (× floor) | all events s (× floor) "
+HEADER = ("| nodes × Commands | setting | load at start | floor s | results in status s (× floor) | all events s (× floor) "
           "| controller CPU s (per 1,000 results) | API server + etcd CPU s | agents CPU s | controller peak MiB | agents PSS MiB (per agent) "
           "| status updates seen | largest object KiB | status bytes written | API requests |")
 
 
 def format_row(row):
     per_thousand = row["cpu_s"] * 1000 / row["results"]
-    return (f"| {row['nodes']} × {row['commands']} | {row['setting']} | {row['floor_s']:.2f} "
+    return (f"| {row['nodes']} × {row['commands']} | {row['setting']} | {row['load']:.1f} | {row['floor_s']:.2f} "
             f"| {row['status_s']:.2f} ({row['status_s'] / row['floor_s']:.1f}×) "
             f"| {row['events_s']:.2f} ({row['events_s'] / row['floor_s']:.1f}×) "
             f"| {row['cpu_s']:.2f} ({per_thousand:.2f}) | {row['api_cpu_s']:.2f} | {row['agents_cpu_s']:.2f} "

@@ -160,9 +160,9 @@ constexpr auto shutdown_deadline = std::chrono::seconds(10);
 // execution (Start, then Wait after Wait) follow each other closely and share it; a finished one's channel goes
 // soon, so the controller's memory follows the executions in flight, not the fleet (bench/: a channel is
 // about 150 KiB). The next Command to that node reconnects (a TLS handshake, a few ms of CPU).
-constexpr auto idle_agent_channel = std::chrono::milliseconds(1000);
+constexpr auto idle_agent_channel = std::chrono::milliseconds(250);
 // How often idle channels are looked for. In milliseconds: seconds(1) / 4 is 0 s, a busy loop.
-constexpr auto idle_agent_channel_sweep = idle_agent_channel / 4;
+constexpr auto idle_agent_channel_sweep = idle_agent_channel / 5;
 static_assert(idle_agent_channel_sweep > std::chrono::milliseconds::zero());
 
 tls::TransportSecurity transport_security(const ControllerOptions& o) {
