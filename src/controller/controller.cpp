@@ -86,6 +86,12 @@ void add_flags(CLI::App& app, ControllerOptions& o) {
       ->group(g)
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
+  app.add_option("--max-concurrent-starts", o.max_concurrent_starts,
+                 "controller: Start calls to agents in flight at once; the others wait their turn (each open "
+                 "agent connection costs about 150 KiB)")
+      ->group(g)
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
   app.add_option("--agent-output-bytes", o.max_output_bytes,
                  "controller: output bytes asked of each agent per node (events show up to 16 KiB of it)")
       ->group(g)
@@ -246,7 +252,7 @@ struct Controller {
                      log),
         queue(io.get_executor(), RetryBackoff{}, &metrics.workqueue),
         certificates(api, certificate_settings(o), log),
-        agents(io.get_executor(), log, transport_security(o)),
+        agents(io.get_executor(), log, transport_security(o), o.max_concurrent_starts),
         measured_agents(agents, metrics),
         writer(api, events_api),
         measured_writer(writer, metrics),

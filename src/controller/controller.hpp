@@ -25,6 +25,7 @@ struct ControllerOptions {
   double kube_api_event_qps = 50;         // Events: a budget of their own (README, "Fleet speed")
   int kube_api_event_burst = 100;
   unsigned workers = 4;
+  unsigned max_concurrent_starts = 64;  // Start calls to agents in flight at once (the rest wait their turn)
   std::uint64_t max_output_bytes = 64 * 1024;
   bool insecure = false;                        // plaintext gRPC to agents, development only
   std::string tls_dir = "/var/run/jarvis/tls";  // the controller's own certificate files (an emptyDir)
