@@ -24,6 +24,7 @@
 #include "agent/tls_relay.hpp"
 #include "common/coro.hpp"
 #include "tls/handshake_refusal.hpp"
+#include "tls/identities.hpp"
 
 namespace jarvis::agent {
 
@@ -350,8 +351,11 @@ asio::awaitable<bool> TlsFront::handshake(Connection& connection) {
       .end_of_stream = end_of_stream(ec),
   };
   std::string detail = failure.ssl_error == 0 && !failure.end_of_stream ? ec.message() : tls::refusal_detail(failure);
+  const std::string_view reason = tls::refusal_reason(failure);
+  if (reason == tls::refusal::wrong_identity)
+    detail += "; the certificate must name " + std::string(tls::controller_identity) + " as a DNS name";
   if (!connection.client_certificate.empty()) detail += " (client certificate: " + connection.client_certificate + ")";
-  refuse(connection, tls::refusal_reason(failure), detail);
+  refuse(connection, reason, detail);
   co_return false;
 }
 
