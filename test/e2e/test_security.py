@@ -337,9 +337,10 @@ def test_insecure_is_explicit_and_warns(jarvis, jarvis_binary, tmp_path):
         agent.wait(timeout=30)
     # Without --insecure a controller's agents never speak plaintext: shown by the refusals above. A controller
     # with --insecure warns too (it is not left running: it would race the module's controller).
-    controller = jarvis.start_controller(["--insecure", "--namespace=nothing-here"])
+    # Synced: by then it has its SIGTERM handler (the warning comes before it, and a SIGTERM right after the
+    # warning could kill it).
+    controller = start_synced_controller(jarvis, "--insecure", "--namespace=nothing-here")
     try:
-        wait_until(lambda: '--insecure' in controller.log_text(), 30, "the controller's warning")
         warned = [line for line in log_lines(controller.log_path) if line.get("level") == "warn"]
         assert any("--insecure" in line["msg"] and "Development only" in line["msg"] for line in warned)
     finally:
