@@ -31,6 +31,7 @@
 #include "agent/tls_front.hpp"
 #include "common/coro.hpp"
 #include "observability/heartbeat.hpp"
+#include "tls/certificates.hpp"
 #include "tls/identities.hpp"
 #include "tls/tls_directory.hpp"
 
@@ -41,8 +42,6 @@ namespace {
 constexpr std::uint64_t most_output_bytes = 64ULL << 20;
 // A StartRequest holds at most a 64 KiB command plus short ids; anything far larger is refused by gRPC.
 constexpr int max_request_bytes = 256 * 1024;
-// TLS handshakes in progress at once; a connection beyond is closed at once (a flood cannot exhaust the agent).
-constexpr unsigned max_tls_handshakes = 256;
 // How long in-flight calls get to complete once the agent is asked to stop.
 constexpr std::chrono::seconds server_shutdown_deadline{10};
 
@@ -74,16 +73,29 @@ asio::awaitable<void> serve_until_stopped(grpc::Server& server, TlsFront* front,
   orphan_reaper.stop();
 }
 
-// Blocks until --tls-dir holds all three files (the kubelet has mounted Secret jarvis-agent-tls) or a stop
-// signal arrives; false for the signal. Without the files every handshake would fail, and gRPC would log
-// errors every second, so the agent does not listen before.
+// Why the files in --tls-dir cannot serve yet (missing, unreadable, not a key pair from their CA, outside
+// their validity), if they cannot.
+std::optional<std::string> tls_files_problem(const std::string& directory) {
+  if (!tls::tls_directory_complete(directory)) return "missing";
+  auto files = tls::read_tls_directory(directory);
+  if (!files) return files.error().message;
+  if (auto usable = tls::verify_key_pair(files->identity, files->ca_certificate_pem, tls::Clock::now()); !usable)
+    return usable.error().message;
+  return std::nullopt;
+}
+
+// Blocks until --tls-dir holds a usable set of the three files (the kubelet has mounted Secret
+// jarvis-agent-tls) or a stop signal arrives; false for the signal. Without them every handshake would fail,
+// so the agent does not listen before.
 bool wait_for_tls_files(const std::string& directory, observability::Heartbeat& heartbeat, Logger& log) {
-  if (tls::tls_directory_complete(directory)) return true;
+  const auto first_problem = tls_files_problem(directory);
+  if (!first_problem) return true;
   log.warn("waiting for TLS files; no connection is served before (the controller creates Secret "
            "jarvis-agent-tls; is it running, and is the Secret mounted here?)",
            {{"tls_dir", directory},
             {"files", std::string(tls::ca_file) + ", " + std::string(tls::certificate_file) + ", " +
-                          std::string(tls::private_key_file)}});
+                          std::string(tls::private_key_file)},
+            {"problem", *first_problem}});
   asio::io_context io(1);
   asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   asio::steady_timer poll(io);
@@ -97,7 +109,8 @@ bool wait_for_tls_files(const std::string& directory, observability::Heartbeat& 
     if (ec) return;
     const auto now = std::chrono::steady_clock::now();
     heartbeat.beat(now);
-    if (tls::tls_directory_complete(directory)) {
+    const auto problem = tls_files_problem(directory);
+    if (!problem) {
       ready = true;
       log.info("TLS files found", {{"tls_dir", directory},
                                    {"waited_s", std::chrono::duration_cast<std::chrono::seconds>(now - since).count()}});
@@ -106,7 +119,7 @@ bool wait_for_tls_files(const std::string& directory, observability::Heartbeat& 
     }
     if (now - reported >= std::chrono::minutes(1)) {
       reported = now;
-      log.warn("still waiting for TLS files", {{"tls_dir", directory}});
+      log.warn("still waiting for TLS files", {{"tls_dir", directory}, {"problem", *problem}});
     }
     poll.expires_after(std::chrono::milliseconds(500));
     poll.async_wait(check);
@@ -204,12 +217,18 @@ void add_flags(CLI::App& app, AgentOptions& o) {
       ->group(group)
       ->capture_default_str()
       ->check(CLI::Range(1u, 3600u));
-  // Hidden: the tests shorten it to show a silent client's refusal.
+  // Hidden: the tests shorten the deadline to show a silent client's refusal, and lower the bound to show a
+  // connection beyond it refused.
   app.add_option("--tls-handshake-timeout", o.tls_handshake_timeout_seconds,
                  "agent: seconds a client gets to complete the TLS handshake")
       ->group("")
       ->capture_default_str()
       ->check(CLI::Range(1u, 300u));
+  app.add_option("--tls-max-handshakes", o.tls_max_handshakes,
+                 "agent: TLS handshakes in progress at once; a connection beyond is closed at once")
+      ->group("")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 65536u));
 }
 
 int run(const AgentOptions& options, Logger& log, observability::LibraryLogSink& library_log) {
@@ -293,7 +312,7 @@ int run(const AgentOptions& options, Logger& log, observability::LibraryLogSink&
                         .tls_dir = options.tls_dir,
                         .refresh_interval = std::chrono::seconds(options.tls_refresh_interval_seconds),
                         .handshake_timeout = std::chrono::seconds(options.tls_handshake_timeout_seconds),
-                        .max_handshakes = max_tls_handshakes},
+                        .max_handshakes = options.tls_max_handshakes},
         peers,
         [&library_log](std::string_view reason, std::string_view detail, std::string_view peer) {
           library_log.refused(reason, detail, peer, "openssl", "agent TLS handshake");

@@ -28,7 +28,8 @@ struct AgentOptions {
   bool insecure = false;                          // plaintext gRPC, development only
   std::string tls_dir = "/var/run/jarvis/tls";    // the mounted Secret jarvis-agent-tls
   unsigned tls_refresh_interval_seconds = 60;
-  unsigned tls_handshake_timeout_seconds = 10;
+  unsigned tls_handshake_timeout_seconds = 10;  // hidden flags: the tests change them
+  unsigned tls_max_handshakes = 256;             // so that a flood of handshakes cannot exhaust the agent
   observability::EndpointOptions endpoints;       // --health-probe-bind-address, --metrics-bind-address
 };
 

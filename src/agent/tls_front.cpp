@@ -130,7 +130,8 @@ TlsFront::TlsFront(asio::any_io_executor executor, TlsFrontOptions options, Conn
       on_refused_(std::move(on_refused)),
       log_(log),
       context_(options_.tls_dir),
-      acceptor_(executor) {}
+      acceptor_(executor),
+      accept_errors_(10, std::chrono::minutes(1)) {}
 
 TlsFront::~TlsFront() = default;
 
@@ -206,7 +207,8 @@ asio::awaitable<void> TlsFront::run(grpc::Server& server) {
     auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
     if (!accepting_) break;
     if (ec) {
-      log_.warn("could not accept a connection", {{"error", ec.message()}});
+      if (const auto admitted = accept_errors_.admit(ec.message()); admitted.write)
+        log_.warn("could not accept a connection", {{"error", ec.message()}, {"suppressed", admitted.suppressed}});
       const bool slept = co_await sleep_for(accept_retry);
       if (!slept) break;
       continue;
@@ -279,6 +281,7 @@ asio::awaitable<void> TlsFront::serve(std::shared_ptr<Connection> connection, gr
   connection->deadline.cancel();
   handshaking.end();
   if (!verified) co_return;
+  if (!accepting_) co_return;  // stopping: the gRPC server is shutting down and takes no new connection
 
   X509* certificate = SSL_get0_peer_certificate(connection->tls.native_handle());
   const std::string client = certificate ? common_name(certificate) : std::string();

@@ -33,6 +33,7 @@
 
 #include "agent/connection_peers.hpp"
 #include "common/log.hpp"
+#include "common/log_rate_limiter.hpp"
 #include "common/result.hpp"
 #include "tls/agent_tls_context.hpp"
 
@@ -94,6 +95,7 @@ class TlsFront {
   unsigned handshaking_ = 0;
   std::uint64_t next_connection_ = 1;
   std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections_;
+  LogRateLimiter accept_errors_;  // out of file descriptors repeats on every accept
   asio::cancellation_signal stop_refreshing_;  // a member: the refresh outlives run()'s frame by a moment
 };
 

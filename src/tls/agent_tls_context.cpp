@@ -131,6 +131,9 @@ std::optional<std::string> AgentTlsContext::not_ready(Clock::time_point now) con
   if (!context_) {
     return "no usable TLS files in " + directory_.string() + (last_error_.empty() ? "" : ": " + last_error_);
   }
+  if (!last_error_.empty())
+    return "TLS files in " + directory_.string() + " cannot be used (" + last_error_ +
+           "); new connections still get the last usable ones";
   if (now < not_before_ || now >= not_after_)
     return "the certificate in use (" + directory_.string() + "/" + std::string(certificate_file) +
            ") is outside its validity; waiting for renewed files";

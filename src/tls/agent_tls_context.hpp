@@ -42,7 +42,9 @@ class AgentTlsContext {
   // The context in use (null before a set of files was usable). Connections keep the context they started with.
   std::shared_ptr<boost::asio::ssl::context> current() const;
 
-  // Why this context cannot serve, if it cannot: none loaded yet, or its certificate is outside its validity.
+  // Why this context is not ready, if it is not: none loaded yet, the files changed into a set that cannot be
+  // used (the last usable context still serves, but a restart would not), or the certificate in use is outside
+  // its validity.
   std::optional<std::string> not_ready(Clock::time_point now) const;
 
   const std::filesystem::path& directory() const { return directory_; }

@@ -402,7 +402,7 @@ def refusals_counted(http_port, reason):
 def test_refused_connections_are_audited_with_the_clients_address_and_rate_limited_per_client(
         jarvis, jarvis_binary, tmp_path):
     agent, log_path, port, http_port = start_standalone_agent(jarvis_binary, jarvis.agent_tls_dir, tmp_path,
-                                                              "--tls-handshake-timeout=1")
+                                                              "--tls-handshake-timeout=1", "--tls-max-handshakes=1")
     try:
         assert urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=10).status == 200
         # Each client has an address of its own (127.0.3.x), so each line can be told apart.
@@ -428,6 +428,13 @@ def test_refused_connections_are_audited_with_the_clients_address_and_rate_limit
         raw_connection("127.0.3.3", port)
         wait_until(lambda: [line for line in refusals_from(log_path, "127.0.3.3:")
                             if line["reason"] == "TLS handshake timed out"] or None, 30, "the flooder's timeout line")
+
+        # Beyond --tls-max-handshakes (1 here) a connection is closed at once: one silent client holds the only
+        # handshake slot (for 1 s), the next one is refused.
+        with socket.create_connection(("127.0.0.1", port), source_address=("127.0.3.4", 0)):
+            beyond = raw_connection("127.0.3.5", port)
+        [line] = wait_until(lambda: refusals_from(log_path, "127.0.3.5:") or None, 30, "the refusal beyond the bound")
+        assert (line["peer"], line["reason"]) == (beyond, "too many handshakes in progress"), line
     finally:
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=30) == 0, log_path.read_text()[-2000:]

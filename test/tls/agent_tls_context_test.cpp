@@ -168,7 +168,9 @@ TEST_CASE("the agent's context follows its TLS directory and keeps the last usab
   CHECK_FALSE(broken.reloaded);
   REQUIRE(broken.failed);
   CHECK(context.current() == first);
-  CHECK_FALSE(context.not_ready(Clock::now()));
+  // Still serving with the last usable set, but not ready: a restart would not serve.
+  REQUIRE(context.not_ready(Clock::now()));
+  CHECK(context.not_ready(Clock::now())->find("cannot be used") != std::string::npos);
 
   // A new CA and certificate (the CA rotated): used from then on.
   const auto now = Clock::now();
@@ -177,6 +179,7 @@ TEST_CASE("the agent's context follows its TLS directory and keeps the last usab
   REQUIRE(write_tls_directory(dir, TlsFiles{new_ca.certificate_pem, new_agent}).ok());
   CHECK(context.refresh().reloaded);
   CHECK(context.current() != first);
+  CHECK_FALSE(context.not_ready(Clock::now()));
   // A client that still trusts only the old CA refuses the new certificate (its TLS alert, as OpenSSL reports it).
   CHECK(handshake(*context.current(), &pki().controller).reason() == refusal::client_refused_us);
   // Past its validity the loaded certificate makes the context not ready.
