@@ -211,6 +211,8 @@ std::size_t AgentClient::close_channels_idle_for(std::chrono::steady_clock::dura
 
 asio::awaitable<void> AgentClient::close_idle_channels(std::chrono::steady_clock::duration idle_after,
                                                        std::chrono::steady_clock::duration period) {
+  // A zero period would make this a busy loop; sweeping more often than this only burns CPU.
+  period = std::max<std::chrono::steady_clock::duration>(period, std::chrono::milliseconds(10));
   for (;;) {
     const bool slept = co_await sleep_for(period);
     if (!slept) co_return;

@@ -160,7 +160,10 @@ constexpr auto shutdown_deadline = std::chrono::seconds(10);
 // execution (Start, then Wait after Wait) follow each other closely and share it; a finished one's channel goes
 // soon, so the controller's memory follows the executions in flight, not the fleet (bench/: a channel is
 // about 150 KiB). The next Command to that node reconnects (a TLS handshake, a few ms of CPU).
-constexpr auto idle_agent_channel = std::chrono::seconds(1);
+constexpr auto idle_agent_channel = std::chrono::milliseconds(1000);
+// How often idle channels are looked for. In milliseconds: seconds(1) / 4 is 0 s, a busy loop.
+constexpr auto idle_agent_channel_sweep = idle_agent_channel / 4;
+static_assert(idle_agent_channel_sweep > std::chrono::milliseconds::zero());
 
 tls::TransportSecurity transport_security(const ControllerOptions& o) {
   return tls::TransportSecurity{
@@ -524,7 +527,7 @@ int run(const ControllerOptions& o, Logger& log, observability::LibraryLogSink& 
     started = true;
     spawn("start workers", start_workers(io, c, tasks, o.workers, o.insecure));
     if (!o.insecure) spawn("certificate renewal", c.certificates.run());
-    spawn("idle agent channels", c.agents.close_idle_channels(idle_agent_channel, idle_agent_channel / 4));
+    spawn("idle agent channels", c.agents.close_idle_channels(idle_agent_channel, idle_agent_channel_sweep));
   };
   // Whether this process leads, as it changes (metrics: leader_election_master_status is set here).
   const auto leadership_changed = [&](bool leading) {

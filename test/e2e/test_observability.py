@@ -9,10 +9,12 @@ every line both roles write is one JSON object. Real kube-apiserver + etcd + kub
 import http.client
 import json
 import math
+import os
 import re
 import shutil
 import signal
 import subprocess
+import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -208,6 +210,31 @@ def test_counters_move_as_commands_run(jarvis):
             agent_before.value("jarvis_agent_output_bytes_total") == len("twelve-bytes\n") + len("oops\n"), node
         assert agent_after.value("jarvis_agent_executions_in_flight") == 0
         check_histograms(agent_after)
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds the process has used so far (/proc/PID/stat)."""
+    stat = open(f"/proc/{pid}/stat").read()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_idle_processes_do_not_spin(jarvis):
+    """With nothing to do (after a run, so the agent channels were opened and then closed as idle), the
+    controller and the agents sleep: over 5 s each uses well under 5% of a core. A loop that waits on a timer
+    of zero length (the idle-channel sweep once did, seconds(1) / 4 being 0 s) uses a whole core. A loaded
+    machine can only make a spinning process look cheaper, never an idle one dearer."""
+    run_command(jarvis, "idle-cpu", "true")
+    processes = {"controller": jarvis.controller.pid,
+                 **{name: pid for name, pid in jarvis.processes().items() if name.startswith("agent-")}}
+    assert len(processes) == 1 + len(ALL_NODES), processes
+    time.sleep(1.5)  # let the finished run's channels reach their idle close (1 s)
+    before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    started = time.monotonic()
+    time.sleep(5)  # the measurement window itself, not a wait for a condition
+    elapsed = time.monotonic() - started
+    used = {name: cpu_seconds(pid) - before[name] for name, pid in processes.items()}
+    assert all(seconds < 0.05 * elapsed for seconds in used.values()), (elapsed, used)
 
 
 def test_no_label_names_a_node_or_a_command(jarvis):
