@@ -28,10 +28,10 @@
 #include "agent/grpc_service.hpp"
 #include "agent/orphan_reaper.hpp"
 #include "agent/start_request_validation.hpp"
+#include "agent/tls_front.hpp"
 #include "common/coro.hpp"
 #include "observability/heartbeat.hpp"
 #include "tls/certificates.hpp"
-#include "tls/grpc_credentials.hpp"
 #include "tls/identities.hpp"
 #include "tls/tls_directory.hpp"
 
@@ -46,8 +46,9 @@ constexpr int max_request_bytes = 256 * 1024;
 constexpr std::chrono::seconds server_shutdown_deadline{10};
 
 // Waits for SIGTERM or SIGINT, then stops everything in order: new starts are refused and running commands
-// are stopped, the gRPC server drains its calls, the last commands end and their orphans are collected.
-asio::awaitable<void> serve_until_stopped(grpc::Server& server, ExecutionRegistry& registry,
+// are stopped, no new connection is accepted (`front`, null with --insecure), the gRPC server drains its
+// calls, the connections left are closed, the last commands end and their orphans are collected.
+asio::awaitable<void> serve_until_stopped(grpc::Server& server, TlsFront* front, ExecutionRegistry& registry,
                                           OrphanReaper& orphan_reaper, std::atomic<bool>& serving, Logger& log) {
   auto executor = co_await asio::this_coro::executor;
   asio::signal_set stop_signals(executor, SIGTERM, SIGINT);
@@ -55,6 +56,7 @@ asio::awaitable<void> serve_until_stopped(grpc::Server& server, ExecutionRegistr
   log.info("agent stopping", {{"signal", signal_number}, {"running", registry.running()}});
   serving.store(false, std::memory_order_relaxed);
   registry.begin_shutdown();
+  if (front) front->stop_accepting();
 
   // Shutdown blocks until in-flight calls finish, and they finish on this executor: call it from a thread.
   asio::steady_timer server_down(executor, asio::steady_timer::time_point::max());
@@ -64,22 +66,36 @@ asio::awaitable<void> serve_until_stopped(grpc::Server& server, ExecutionRegistr
   });
   co_await server_down.async_wait(asio::as_tuple(asio::use_awaitable));
   shutdown_thread.join();
+  if (front) front->close_all();
 
   co_await registry.wait_until_idle();
   orphan_reaper.sweep();
   orphan_reaper.stop();
 }
 
-// Blocks until --tls-dir holds all three files (the kubelet has mounted Secret jarvis-agent-tls) or a stop
-// signal arrives; false for the signal. Without the files every handshake would fail, and gRPC would log
-// errors every second, so the agent does not listen before.
+// Why the files in --tls-dir cannot serve yet (missing, unreadable, not a key pair from their CA, outside
+// their validity), if they cannot.
+std::optional<std::string> tls_files_problem(const std::string& directory) {
+  if (!tls::tls_directory_complete(directory)) return "missing";
+  auto files = tls::read_tls_directory(directory);
+  if (!files) return files.error().message;
+  if (auto usable = tls::verify_key_pair(files->identity, files->ca_certificate_pem, tls::Clock::now()); !usable)
+    return usable.error().message;
+  return std::nullopt;
+}
+
+// Blocks until --tls-dir holds a usable set of the three files (the kubelet has mounted Secret
+// jarvis-agent-tls) or a stop signal arrives; false for the signal. Without them every handshake would fail,
+// so the agent does not listen before.
 bool wait_for_tls_files(const std::string& directory, observability::Heartbeat& heartbeat, Logger& log) {
-  if (tls::tls_directory_complete(directory)) return true;
+  const auto first_problem = tls_files_problem(directory);
+  if (!first_problem) return true;
   log.warn("waiting for TLS files; no connection is served before (the controller creates Secret "
            "jarvis-agent-tls; is it running, and is the Secret mounted here?)",
            {{"tls_dir", directory},
             {"files", std::string(tls::ca_file) + ", " + std::string(tls::certificate_file) + ", " +
-                          std::string(tls::private_key_file)}});
+                          std::string(tls::private_key_file)},
+            {"problem", *first_problem}});
   asio::io_context io(1);
   asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   asio::steady_timer poll(io);
@@ -93,7 +109,8 @@ bool wait_for_tls_files(const std::string& directory, observability::Heartbeat& 
     if (ec) return;
     const auto now = std::chrono::steady_clock::now();
     heartbeat.beat(now);
-    if (tls::tls_directory_complete(directory)) {
+    const auto problem = tls_files_problem(directory);
+    if (!problem) {
       ready = true;
       log.info("TLS files found", {{"tls_dir", directory},
                                    {"waited_s", std::chrono::duration_cast<std::chrono::seconds>(now - since).count()}});
@@ -102,7 +119,7 @@ bool wait_for_tls_files(const std::string& directory, observability::Heartbeat& 
     }
     if (now - reported >= std::chrono::minutes(1)) {
       reported = now;
-      log.warn("still waiting for TLS files", {{"tls_dir", directory}});
+      log.warn("still waiting for TLS files", {{"tls_dir", directory}, {"problem", *problem}});
     }
     poll.expires_after(std::chrono::milliseconds(500));
     poll.async_wait(check);
@@ -121,14 +138,10 @@ asio::awaitable<void> beat(observability::Heartbeat& heartbeat) {
   }
 }
 
-// /readyz: gRPC is served, and (with TLS) the files in --tls-dir are a usable key pair from their CA.
-std::optional<std::string> not_ready(const std::atomic<bool>& serving, const AgentOptions& options) {
-  if (!serving.load(std::memory_order_relaxed)) return "not serving gRPC (starting, waiting for TLS files, or stopping)";
-  if (options.insecure) return std::nullopt;
-  auto files = tls::read_tls_directory(options.tls_dir);
-  if (!files) return "TLS files in " + options.tls_dir + ": " + files.error().message;
-  if (auto usable = tls::verify_key_pair(files->identity, files->ca_certificate_pem, tls::Clock::now()); !usable)
-    return "TLS files in " + options.tls_dir + " are not usable: " + usable.error().message;
+// /readyz: gRPC is served, and (with TLS) the TLS front listens with a usable certificate from --tls-dir.
+std::optional<std::string> not_ready(const std::atomic<bool>& serving, const TlsFront* front) {
+  if (!serving.load(std::memory_order_acquire)) return "not serving gRPC (starting, waiting for TLS files, or stopping)";
+  if (front) return front->not_ready();
   return std::nullopt;
 }
 
@@ -199,10 +212,23 @@ void add_flags(CLI::App& app, AgentOptions& o) {
       ->capture_default_str()
       ->check(CLI::Range(1u, max_timeout_seconds));
   app.add_option("--tls-refresh-interval", o.tls_refresh_interval_seconds,
-                 "agent: seconds between re-reads of --tls-dir; renewed certificates apply to new connections")
+                 "agent: seconds between looks at --tls-dir (also looked at on every new connection); renewed "
+                 "certificates apply to new connections")
       ->group(group)
       ->capture_default_str()
       ->check(CLI::Range(1u, 3600u));
+  // Hidden: the tests shorten the deadline to show a silent client's refusal, and lower the bound to show a
+  // connection beyond it refused.
+  app.add_option("--tls-handshake-timeout", o.tls_handshake_timeout_seconds,
+                 "agent: seconds a client gets to complete the TLS handshake")
+      ->group("")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 300u));
+  app.add_option("--tls-max-handshakes", o.tls_max_handshakes,
+                 "agent: TLS handshakes in progress at once; a connection beyond is closed at once")
+      ->group("")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 65536u));
 }
 
 int run(const AgentOptions& options, Logger& log, observability::LibraryLogSink& library_log) {
@@ -219,10 +245,11 @@ int run(const AgentOptions& options, Logger& log, observability::LibraryLogSink&
   } unhook{library_log};
   observability::Heartbeat heartbeat;
   std::atomic<bool> serving{false};
+  std::unique_ptr<TlsFront> front;  // set before `serving`, kept until the end of run()
   auto endpoints = observability::serve_endpoints(
       options.endpoints, observability::agent_defaults,
       observability::Probes{.live = observability::heartbeat_check(heartbeat),
-                            .ready = [&serving, &options] { return not_ready(serving, options); }},
+                            .ready = [&serving, &front] { return not_ready(serving, front.get()); }},
       metrics_registry, log);
   if (!endpoints) {
     log.error("cannot serve the probe and metrics endpoints", {{"error", endpoints.error().message}});
@@ -246,17 +273,15 @@ int run(const AgentOptions& options, Logger& log, observability::LibraryLogSink&
                                  .retain_finished_for = std::chrono::seconds(options.retain_finished_for_seconds),
                              },
                              **journal, log, &metrics);
+  ConnectionPeers peers;
   AgentService service(io.get_executor(), registry,
                        RequestDefaults{
                            .timeout = std::chrono::seconds(options.default_timeout_seconds),
                            .max_output_bytes = static_cast<std::size_t>(options.max_output_bytes),
                        },
-                       log);
+                       log, options.insecure ? nullptr : &peers);
   OrphanReaper orphan_reaper(io.get_executor(), [&registry](pid_t pid) { return registry.supervises(pid); }, log);
 
-  const tls::TransportSecurity security{.insecure = options.insecure,
-                                        .directory = options.tls_dir,
-                                        .refresh_interval_seconds = options.tls_refresh_interval_seconds};
   if (options.insecure) {
     log.warn("--insecure: serving plaintext gRPC; anyone who can reach the port can run commands as root on "
              "this node. Development only.",
@@ -268,20 +293,38 @@ int run(const AgentOptions& options, Logger& log, observability::LibraryLogSink&
 
   int port = 0;
   grpc::ServerBuilder builder;
-  // gRPC logs nothing when the identity check refuses a certificate: the refusal's audit line comes from here.
-  const auto identity_refused = [&library_log](const std::string& detail) {
-    library_log.refused("wrong identity (the certificate does not name the expected peer)", detail, "jarvis",
-                        "identity check");
-  };
-  builder.AddListeningPort(options.listen, tls::agent_server_credentials(security, identity_refused), &port);
+  // With TLS the gRPC server has no port of its own: the TLS front listens, and hands it each verified
+  // connection as a local socket.
+  if (options.insecure) builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(max_request_bytes);
   // Without this a second agent could bind the same port and silently take half of the calls.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) {
+  if (!server || (options.insecure && port == 0)) {
     log.error("agent could not listen", {{"listen", options.listen}});
     return 1;
+  }
+  if (!options.insecure) {
+    auto listening = TlsFront::listen(
+        io.get_executor(),
+        TlsFrontOptions{.listen = options.listen,
+                        .tls_dir = options.tls_dir,
+                        .refresh_interval = std::chrono::seconds(options.tls_refresh_interval_seconds),
+                        .handshake_timeout = std::chrono::seconds(options.tls_handshake_timeout_seconds),
+                        .max_handshakes = options.tls_max_handshakes},
+        peers,
+        [&library_log](std::string_view reason, std::string_view detail, std::string_view peer) {
+          library_log.refused(reason, detail, peer, "openssl", "agent TLS handshake");
+        },
+        log);
+    if (!listening) {
+      log.error("agent could not listen", {{"listen", options.listen}, {"error", listening.error().message}});
+      server->Shutdown();
+      return 1;
+    }
+    front = std::move(*listening);
+    port = front->port();
   }
   log.info("agent listening", {{"listen", options.listen},
                                {"port", port},
@@ -294,12 +337,13 @@ int run(const AgentOptions& options, Logger& log, observability::LibraryLogSink&
                                {"journal", (*journal)->path().string()}});
 
   orphan_reaper.start();
-  serving.store(true, std::memory_order_relaxed);
+  if (front) asio::co_spawn(io, front->run(*server), report_failure(log, "TLS front"));
+  serving.store(true, std::memory_order_release);
   asio::cancellation_signal stop_beating;
   asio::co_spawn(io, beat(heartbeat),
                  asio::bind_cancellation_slot(stop_beating.slot(), report_failure(log, "heartbeat")));
   bool clean = false;
-  asio::co_spawn(io, serve_until_stopped(*server, registry, orphan_reaper, serving, log),
+  asio::co_spawn(io, serve_until_stopped(*server, front.get(), registry, orphan_reaper, serving, log),
                  [&](std::exception_ptr failure) {
                    clean = !failure;
                    if (failure) log.error("agent shutdown failed", {{"error", jarvis::describe(failure)}});

@@ -1,4 +1,4 @@
-// The agent role: a gRPC server that runs shell commands on its node.
+// The agent role: a gRPC server that runs shell commands on its node, behind its own mutual TLS (tls_front.hpp).
 #pragma once
 
 #include <cstdint>
@@ -28,6 +28,8 @@ struct AgentOptions {
   bool insecure = false;                          // plaintext gRPC, development only
   std::string tls_dir = "/var/run/jarvis/tls";    // the mounted Secret jarvis-agent-tls
   unsigned tls_refresh_interval_seconds = 60;
+  unsigned tls_handshake_timeout_seconds = 10;  // hidden flags: the tests change them
+  unsigned tls_max_handshakes = 256;             // so that a flood of handshakes cannot exhaust the agent
   observability::EndpointOptions endpoints;       // --health-probe-bind-address, --metrics-bind-address
 };
 
@@ -35,7 +37,7 @@ struct AgentOptions {
 void add_flags(CLI::App& app, AgentOptions& options);
 
 // Runs the agent until SIGTERM/SIGINT; returns the process exit status. `library_log` (installed by main)
-// is told to count refused TLS handshakes in the agent's metrics.
+// writes the audit line of each refused TLS connection and counts it in the agent's metrics.
 int run(const AgentOptions& options, Logger& log, observability::LibraryLogSink& library_log);
 
 }  // namespace jarvis::agent

@@ -8,7 +8,7 @@
 
 #include "agent/start_request_validation.hpp"
 #include "common/coro.hpp"
-#include "tls/grpc_credentials.hpp"
+#include "tls/grpc_credentials.hpp"  // peer_common_name
 
 namespace jarvis::agent {
 
@@ -27,15 +27,17 @@ grpc::StatusCode refusal_status_code(int refusal) {
 }  // namespace
 
 AgentService::AgentService(asio::any_io_executor executor, ExecutionRegistry& registry, RequestDefaults defaults,
-                           Logger& log)
-    : executor_(std::move(executor)), registry_(registry), defaults_(defaults), log_(log) {}
+                           Logger& log, const ConnectionPeers* peers)
+    : executor_(std::move(executor)), registry_(registry), defaults_(defaults), log_(log), peers_(peers) {}
 
 grpc::ServerUnaryReactor* AgentService::Start(grpc::CallbackServerContext* context, const v1::StartRequest* request,
                                               v1::Execution* response) {
   auto* reactor = context->DefaultReactor();
   // Read on gRPC's thread, while the call is certainly alive: who is asking, for the audit lines.
   std::string caller = context->peer();
-  if (const auto auth = context->auth_context()) {
+  if (const auto peer = peers_ ? peers_->find(caller) : std::nullopt) {
+    caller = "CN=" + peer->common_name + " " + peer->address;
+  } else if (const auto auth = context->auth_context()) {
     if (const std::string name = tls::peer_common_name(*auth); !name.empty()) caller = "CN=" + name + " " + caller;
   }
   asio::post(executor_, [this, reactor, request, response, caller = std::move(caller)] {

@@ -7,6 +7,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include "agent/connection_peers.hpp"
 #include "agent/execution_proto.hpp"
 #include "agent/execution_registry.hpp"
 #include "common/log.hpp"
@@ -18,7 +19,10 @@ inline constexpr std::chrono::milliseconds max_wait{60'000};
 
 class AgentService final : public v1::Agent::CallbackService {
  public:
-  AgentService(asio::any_io_executor executor, ExecutionRegistry& registry, RequestDefaults defaults, Logger& log);
+  // `peers`: who is behind the connections the TLS front hands over (null with --insecure, where gRPC's own
+  // peer() is the client's address).
+  AgentService(asio::any_io_executor executor, ExecutionRegistry& registry, RequestDefaults defaults, Logger& log,
+               const ConnectionPeers* peers = nullptr);
 
   grpc::ServerUnaryReactor* Start(grpc::CallbackServerContext* context, const v1::StartRequest* request,
                                   v1::Execution* response) override;
@@ -37,6 +41,7 @@ class AgentService final : public v1::Agent::CallbackService {
   ExecutionRegistry& registry_;
   RequestDefaults defaults_;
   Logger& log_;
+  const ConnectionPeers* peers_;
 };
 
 }  // namespace jarvis::agent

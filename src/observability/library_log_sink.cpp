@@ -49,7 +49,20 @@ std::string_view base_name(std::string_view path) {
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
+// gRPC's lines about a failed handshake do not name the other side (see the header).
+constexpr std::string_view unknown_peer = "unknown: gRPC 1.51 does not report the address of a failed handshake";
+
 }  // namespace
+
+std::string_view peer_host(std::string_view peer) {
+  if (peer.starts_with('[')) {
+    const auto close = peer.find(']');
+    return close == std::string_view::npos ? peer : peer.substr(1, close - 1);
+  }
+  const auto colon = peer.rfind(':');
+  if (colon == std::string_view::npos || peer.find(':') != colon) return peer;  // no port, or a bare IPv6 address
+  return peer.substr(0, colon);
+}
 
 std::string handshake_refusal_reason(std::string_view grpc_text) {
   const std::string t = lower(grpc_text);
@@ -92,17 +105,19 @@ void LibraryLogSink::set_on_refused(OnRefused on_refused) {
   on_refused_ = std::move(on_refused);
 }
 
-void LibraryLogSink::refused(std::string_view reason, std::string_view detail, std::string_view source,
-                             std::string_view location) {
+void LibraryLogSink::refused(std::string_view reason, std::string_view detail, std::string_view peer,
+                             std::string_view source, std::string_view location) {
   {
     std::lock_guard lock(mu_);
     if (on_refused_) on_refused_(reason);
   }
-  const auto admitted = per_refusal_.admit(reason);
+  // Per client address (its port changes with every connection) and reason; per reason when unknown.
+  const std::string key = peer.empty() ? std::string(reason) : std::string(peer_host(peer)) + " " + std::string(reason);
+  const auto admitted = per_refusal_.admit(key);
   if (!admitted.write) return;
   log_.warn(refusal_msg_, {{"reason", reason},
                            {"detail", detail},
-                           {"peer", "unknown: gRPC 1.51 does not report the address of a failed handshake"},
+                           {"peer", peer.empty() ? unknown_peer : peer},
                            {"source", source},
                            {"location", location},
                            {"suppressed", admitted.suppressed}});
@@ -112,7 +127,7 @@ void LibraryLogSink::write(std::string_view source, LogLevel severity, std::stri
                            std::string_view text) {
   const std::string location = std::string(base_name(file)) + ":" + std::to_string(line);
   if (const std::string reason = handshake_refusal_reason(text); !reason.empty()) {
-    refused(reason, text, source, location);
+    refused(reason, text, {}, source, location);
     return;
   }
   if (!log_.enabled(severity)) return;

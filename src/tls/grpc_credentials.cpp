@@ -17,8 +17,7 @@ namespace exp = grpc::experimental;
 // Accepts a peer whose (already chain-verified) certificate carries `identity` as a DNS name.
 class IdentityVerifier final : public exp::ExternalCertificateVerifier {
  public:
-  explicit IdentityVerifier(std::string identity, IdentityRefused on_refused = {})
-      : identity_(std::move(identity)), on_refused_(std::move(on_refused)) {}
+  explicit IdentityVerifier(std::string identity) : identity_(std::move(identity)) {}
 
   bool Verify(exp::TlsCustomVerificationCheckRequest* request, std::function<void(grpc::Status)>,
               grpc::Status* sync_status) override {
@@ -31,7 +30,6 @@ class IdentityVerifier final : public exp::ExternalCertificateVerifier {
     const grpc::string_ref common_name = request->common_name();
     const std::string detail =
         "peer certificate (CN=" + std::string(common_name.data(), common_name.size()) + ") does not name " + identity_;
-    if (on_refused_) on_refused_(detail);
     *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, detail);
     return true;
   }
@@ -40,7 +38,6 @@ class IdentityVerifier final : public exp::ExternalCertificateVerifier {
 
  private:
   std::string identity_;
-  IdentityRefused on_refused_;
 };
 
 std::string in_directory(const TransportSecurity& security, std::string_view name) {
@@ -55,21 +52,6 @@ std::shared_ptr<exp::FileWatcherCertificateProvider> provider(const std::string&
 }
 
 }  // namespace
-
-std::shared_ptr<grpc::ServerCredentials> agent_server_credentials(const TransportSecurity& security,
-                                                                  IdentityRefused on_refused) {
-  if (security.insecure) return grpc::InsecureServerCredentials();
-  exp::TlsServerCredentialsOptions options(
-      provider(in_directory(security, private_key_file), in_directory(security, certificate_file),
-               in_directory(security, ca_file), security.refresh_interval_seconds));
-  options.watch_root_certs();
-  options.watch_identity_key_cert_pairs();
-  options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  options.set_certificate_verifier(
-      exp::ExternalCertificateVerifier::Create<IdentityVerifier>(std::string(controller_identity),
-                                                                std::move(on_refused)));
-  return exp::TlsServerCredentials(options);
-}
 
 std::shared_ptr<grpc::ChannelCredentials> client_credentials(const std::string& ca_path,
                                                              const std::string& certificate_path,

@@ -1,17 +1,17 @@
-// gRPC transport security between the controller and the agents: mutual TLS over the files of a TLS
-// directory (tls_directory.hpp), re-read every `refresh_interval` so renewed certificates are used for new
-// connections without a restart. Each side checks that the peer's certificate chains to the Jarvis CA in
-// ca.crt and names the identity it expects (identities.hpp); anything else fails the handshake, before any
-// request is read. Plaintext only when `insecure` is set, which the roles ask for explicitly.
+// gRPC transport security of the controller (and test clients) towards the agents: mutual TLS over the files of
+// a TLS directory (tls_directory.hpp), re-read every `refresh_interval` so renewed certificates are used for
+// new connections without a restart. The client checks that the agent's certificate chains to the Jarvis CA
+// in ca.crt and names the agents' identity (identities.hpp); anything else fails the handshake, before any
+// request is sent. The agent's side is not gRPC's TLS: the agent terminates TLS itself (agent/tls_front.hpp,
+// agent_tls_context.hpp) with the same rule for the controller's certificate. Plaintext only when `insecure`
+// is set, which the roles ask for explicitly.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <string>
 
 #include <grpcpp/security/auth_context.h>
 #include <grpcpp/security/credentials.h>
-#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
 namespace jarvis::tls {
@@ -34,14 +34,6 @@ struct TransportSecurity {
   }
 };
 
-// Told why a peer's certificate was refused for its identity (it chains to the CA but names someone else):
-// gRPC itself logs nothing for that case. Called on gRPC's threads.
-using IdentityRefused = std::function<void(const std::string& detail)>;
-
-// The agent's side: requires a client certificate naming the controller.
-std::shared_ptr<grpc::ServerCredentials> agent_server_credentials(const TransportSecurity& security,
-                                                                  IdentityRefused on_refused = {});
-
 // The controller's side: presents its certificate and requires the agent's identity from the server.
 std::shared_ptr<grpc::ChannelCredentials> controller_channel_credentials(const TransportSecurity& security);
 
@@ -57,7 +49,8 @@ std::shared_ptr<grpc::ChannelCredentials> client_credentials(const std::string& 
 // identity, not the endpoint's address.
 void add_agent_channel_arguments(grpc::ChannelArguments& arguments);
 
-// The common name of the peer's verified certificate, "" on a plaintext connection.
+// The common name of the peer's verified certificate, "" on a plaintext connection (or one the agent's TLS
+// front handed over: gRPC sees it as plaintext).
 std::string peer_common_name(const grpc::AuthContext& context);
 
 }  // namespace jarvis::tls

@@ -7,8 +7,11 @@ kubelet: test/cluster/secret_volume.py plays its part for the agents' Secret vol
     /usr/bin/python3 -m pytest -q test/e2e/test_security.py
 """
 import json
+import re
 import signal
+import socket
 import subprocess
+import urllib.request
 
 import pytest
 
@@ -84,11 +87,27 @@ def test_agent_serves_only_the_controllers_certificate_from_the_jarvis_ca(jarvis
         "the-agents-certificate": with_cert(node_key),
         "jarvis-ca-wrong-identity": with_cert(pki.issue("wrong-identity", *jarvis_ca, "jarvis-admin")),
     }
+    expected_reasons = {
+        "plaintext": "plaintext (not TLS)",
+        "no-certificate": "no client certificate",
+        "self-signed": "certificate not issued by the Jarvis CA",
+        "another-ca": "certificate not issued by the Jarvis CA",
+        "the-agents-certificate": "certificate not meant for this side (key usage)",
+        "jarvis-ca-wrong-identity": "wrong identity (the certificate does not name the expected peer)",
+    }
     node = "kind-worker"
+    lines_before = len(log_lines(jarvis.agent_log(node)))
     for case, flags in refused_clients.items():
         result = agentctl_start(agentctl, jarvis, node, f"refused-{case}", f"touch {tmp_path}/ran-{case}", *flags)
         assert result.returncode != 0, f"{case}: the agent served it: {result.stdout}"
         assert "UNAVAILABLE" in result.stderr, f"{case}: {result.stderr}"
+    # Each refusal is an audit line naming the client's address (this test runs on 127.0.0.1) and the reason.
+    refusals = [line for line in log_lines(jarvis.agent_log(node))[lines_before:]
+                if line.get("msg") == "refused a TLS connection"]
+    assert set(expected_reasons.values()) <= {line["reason"] for line in refusals}, refusals
+    for line in refusals:
+        assert line["level"] == "warn" and line["detail"], line
+        assert re.fullmatch(r"127\.0\.0\.1:\d{1,5}", line["peer"]), line
 
     # A client with the controller's identity from the Jarvis CA gets through: the refusals were about who
     # asked, and the agent was up all along.
@@ -318,13 +337,108 @@ def test_insecure_is_explicit_and_warns(jarvis, jarvis_binary, tmp_path):
         agent.wait(timeout=30)
     # Without --insecure a controller's agents never speak plaintext: shown by the refusals above. A controller
     # with --insecure warns too (it is not left running: it would race the module's controller).
-    controller = jarvis.start_controller(["--insecure", "--namespace=nothing-here"])
+    # Synced: by then it has its SIGTERM handler (the warning comes before it, and a SIGTERM right after the
+    # warning could kill it).
+    controller = start_synced_controller(jarvis, "--insecure", "--namespace=nothing-here")
     try:
-        wait_until(lambda: '--insecure' in controller.log_text(), 30, "the controller's warning")
         warned = [line for line in log_lines(controller.log_path) if line.get("level") == "warn"]
         assert any("--insecure" in line["msg"] and "Development only" in line["msg"] for line in warned)
     finally:
         stop(controller)
+
+
+# ---- the agent's TLS front: refused connections' audit lines
+
+def start_standalone_agent(jarvis_binary, tls_dir, directory, *flags):
+    """An agent of its own (not the cluster's) serving mutual TLS with the cluster's agent files; returns
+    (process, log path, gRPC port, probe/metrics port) once it listens."""
+    log_path = directory / "agent.log"
+    with open(log_path, "w") as out:
+        agent = subprocess.Popen([jarvis_binary, "--role=agent", "--listen=127.0.0.1:0", "--host-root=/",
+                                  "--health-probe-bind-address=127.0.0.1:0", "--node-name=tls-front",
+                                  "--state-dir", str(directory / "state"), "--tls-dir", str(tls_dir), *flags],
+                                 stdout=out, stderr=subprocess.STDOUT)
+
+    def listening():
+        if agent.poll() is not None:
+            pytest.fail(f"the agent exited: {log_path.read_text()[-2000:]}")
+        lines = log_lines(log_path)
+        grpc = [line["port"] for line in lines if line.get("msg") == "agent listening"]
+        http = [line["port"] for line in lines if line.get("msg") == "serving endpoints"]
+        return (grpc[0], http[0]) if grpc and http else None
+    grpc_port, http_port = wait_until(listening, 60, "the standalone agent to listen")
+    return agent, log_path, grpc_port, http_port
+
+
+def raw_connection(source, port, send=b""):
+    """Connects from address `source` to the agent on 127.0.0.1:port, sends `send`, and waits (60 s at most)
+    until the agent closes the connection; returns the client's host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as client:
+        client.bind((source, 0))
+        client.connect(("127.0.0.1", port))
+        address = "%s:%d" % client.getsockname()
+        if send:
+            client.sendall(send)
+        client.settimeout(60)
+        try:
+            while client.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
+        return address
+
+
+def refusals_from(log_path, address_prefix):
+    return [line for line in log_lines(log_path)
+            if line.get("msg") == "refused a TLS connection" and line["peer"].startswith(address_prefix)]
+
+
+def refusals_counted(http_port, reason):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10).read().decode()
+    match = re.search(r'^jarvis_tls_handshake_failures_total\{reason="%s"\} (\d+)$' % re.escape(reason), text, re.M)
+    return int(match.group(1)) if match else 0
+
+
+def test_refused_connections_are_audited_with_the_clients_address_and_rate_limited_per_client(
+        jarvis, jarvis_binary, tmp_path):
+    agent, log_path, port, http_port = start_standalone_agent(jarvis_binary, jarvis.agent_tls_dir, tmp_path,
+                                                              "--tls-handshake-timeout=1", "--tls-max-handshakes=1")
+    try:
+        assert urllib.request.urlopen(f"http://127.0.0.1:{http_port}/readyz", timeout=10).status == 200
+        # Each client has an address of its own (127.0.3.x), so each line can be told apart.
+        plaintext = raw_connection("127.0.3.1", port, b"GET / HTTP/1.1\r\nHost: agent\r\n\r\n")
+        [line] = wait_until(lambda: refusals_from(log_path, "127.0.3.1:") or None, 30, "the plaintext refusal")
+        assert (line["peer"], line["reason"], line["level"]) == (plaintext, "plaintext (not TLS)", "warn"), line
+        assert "GET / HTTP/1.1" in line["detail"], line
+
+        # A client that sends nothing is cut off at the handshake deadline (1 s here, 10 s by default).
+        silent = raw_connection("127.0.3.2", port)
+        [line] = wait_until(lambda: refusals_from(log_path, "127.0.3.2:") or None, 30, "the silent client's refusal")
+        assert (line["peer"], line["reason"]) == (silent, "TLS handshake timed out"), line
+
+        # 15 refused connections in a row from one client (a new port each): all counted, 10 lines a minute.
+        flood = [raw_connection("127.0.3.3", port, b"GET / HTTP/1.1\r\n\r\n") for _ in range(15)]
+        wait_until(lambda: refusals_counted(http_port, "plaintext (not TLS)") >= 16, 30, "16 plaintext refusals")
+        lines = refusals_from(log_path, "127.0.3.3:")
+        assert len(lines) == 10, lines
+        assert [line["peer"] for line in lines] == flood[:10]
+        assert all(line["suppressed"] == 0 for line in lines)
+        # The flood silenced neither another client nor the first one's other reasons.
+        assert len(refusals_from(log_path, "127.0.3.1:")) == 1
+        raw_connection("127.0.3.3", port)
+        wait_until(lambda: [line for line in refusals_from(log_path, "127.0.3.3:")
+                            if line["reason"] == "TLS handshake timed out"] or None, 30, "the flooder's timeout line")
+
+        # Beyond --tls-max-handshakes (1 here) a connection is closed at once: one silent client holds the only
+        # handshake slot (for 1 s), the next one is refused.
+        with socket.create_connection(("127.0.0.1", port), source_address=("127.0.3.4", 0)):
+            beyond = raw_connection("127.0.3.5", port)
+        [line] = wait_until(lambda: refusals_from(log_path, "127.0.3.5:") or None, 30, "the refusal beyond the bound")
+        assert (line["peer"], line["reason"]) == (beyond, "too many handshakes in progress"), line
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=30) == 0, log_path.read_text()[-2000:]
+    assert log_lines(log_path)[-1]["msg"] == "agent stopped"
 
 
 # ---- logs
@@ -342,6 +456,7 @@ def test_every_line_the_agents_and_controllers_wrote_is_json(jarvis):
     refusals = [line for line in log_lines(jarvis.agent_log("kind-worker"))
                 if line.get("msg") == "refused a TLS connection"]
     assert all(line["level"] == "warn" and line["detail"] for line in refusals), refusals
+    assert all(re.fullmatch(r"127\.0\.0\.1:\d{1,5}", line["peer"]) for line in refusals), refusals
     assert {"plaintext (not TLS)", "no client certificate", "certificate not issued by the Jarvis CA",
             "wrong identity (the certificate does not name the expected peer)"} <= \
         {line["reason"] for line in refusals}, refusals

@@ -120,18 +120,57 @@ TEST_CASE("gRPC's own lines become JSON lines with a level, and repeats are rate
   CHECK(errors == 20);  // 20 per location per minute
 }
 
-TEST_CASE("refusals known outside gRPC's lines get the same audit line and count", "[log]") {
+TEST_CASE("refusals known outside gRPC's lines get the same audit line and count, with the peer", "[log]") {
   CapturedLog captured;
   {
     observability::LibraryLogSink sink(captured.log, "refused a TLS connection");
     std::vector<std::string> counted;
     sink.set_on_refused([&](std::string_view reason) { counted.emplace_back(reason); });
     sink.refused("wrong identity (the certificate does not name the expected peer)",
-                 "peer certificate (CN=jarvis-admin) does not name jarvis-controller", "jarvis", "identity check");
+                 "certificate verification: hostname mismatch (client certificate: CN=jarvis-admin)",
+                 "127.0.0.1:40312", "openssl", "agent TLS handshake");
     CHECK(counted == std::vector<std::string>{"wrong identity (the certificate does not name the expected peer)"});
   }
   const auto lines = captured.lines();
   REQUIRE(lines.size() == 1);
   CHECK(std::string(lines[0]["msg"].GetString()) == "refused a TLS connection");
+  CHECK(std::string(lines[0]["level"].GetString()) == "warn");
+  CHECK(std::string(lines[0]["peer"].GetString()) == "127.0.0.1:40312");
   CHECK(std::string(lines[0]["detail"].GetString()).find("CN=jarvis-admin") != std::string::npos);
+}
+
+TEST_CASE("the peer's address without its port", "[log]") {
+  using observability::peer_host;
+  CHECK(peer_host("127.0.0.1:40312") == "127.0.0.1");
+  CHECK(peer_host("[::1]:40312") == "::1");
+  CHECK(peer_host("[2001:db8::7]:50051") == "2001:db8::7");
+  CHECK(peer_host("10.0.0.7") == "10.0.0.7");
+  CHECK(peer_host("::1") == "::1");
+}
+
+TEST_CASE("refusals are rate-limited per peer address and reason, whatever the client's port", "[log]") {
+  CapturedLog captured;
+  const std::string plaintext = "plaintext (not TLS)";
+  int counted = 0;
+  {
+    observability::LibraryLogSink sink(captured.log, "refused a TLS connection");
+    sink.set_on_refused([&](std::string_view) { ++counted; });
+    // One client reconnecting in a loop: a new port each time.
+    for (int i = 0; i < 15; ++i) sink.refused(plaintext, "GET /", "127.0.0.9:" + std::to_string(40000 + i), "openssl");
+    // Another client is not silenced by the first; nor is another reason from the first.
+    sink.refused(plaintext, "GET /", "127.0.0.10:50000", "openssl");
+    sink.refused("no client certificate", "", "127.0.0.9:41000", "openssl");
+  }
+  CHECK(counted == 17);  // every refusal is counted in the metric
+  std::size_t from_first = 0, from_second = 0, other_reason = 0;
+  for (const auto& line : captured.lines()) {
+    const std::string peer = line["peer"].GetString();
+    const std::string reason = line["reason"].GetString();
+    if (peer.starts_with("127.0.0.9:") && reason == plaintext) ++from_first;
+    if (peer == "127.0.0.10:50000") ++from_second;
+    if (peer == "127.0.0.9:41000") ++other_reason;
+  }
+  CHECK(from_first == 10);
+  CHECK(from_second == 1);
+  CHECK(other_reason == 1);
 }

@@ -1,0 +1,61 @@
+// The agent's server-side TLS context (OpenSSL, through Asio) built from the files of its TLS directory, and
+// rebuilt when they change:
+// - TLS 1.2 at least; the agent's certificate and key from tls.crt and tls.key;
+// - a client certificate is required and verified against ca.crt, for client use (OpenSSL's server side checks
+//   the purpose "SSL client" itself), naming the controller's identity as a DNS name (identities.hpp; the
+//   subject's CN is not looked at, wildcards do not match): the rule gRPC's verifier applies on the controller;
+// - ALPN selects "h2", which gRPC clients require of the server;
+// - no session resumption: every connection shows its certificate.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <boost/asio/ssl/context.hpp>
+
+#include "common/result.hpp"
+#include "tls/certificates.hpp"
+#include "tls/tls_directory.hpp"
+
+namespace jarvis::tls {
+
+Result<std::shared_ptr<boost::asio::ssl::context>> make_agent_server_context(const TlsFiles& files);
+
+// Keeps the context of a TLS directory current. refresh() looks at the files (a few stat calls through the
+// `..data` symlink) and rebuilds the context when they changed; a set that cannot be used keeps the last good
+// context, and refresh() says why once per set. refresh() is called from one thread; current() and
+// not_ready() from any.
+class AgentTlsContext {
+ public:
+  explicit AgentTlsContext(std::filesystem::path directory);
+
+  struct Refreshed {
+    bool reloaded = false;              // a new context is in use
+    std::optional<std::string> failed;  // the files changed but cannot be used (reported once per change)
+  };
+  Refreshed refresh();
+
+  // The context in use (null before a set of files was usable). Connections keep the context they started with.
+  std::shared_ptr<boost::asio::ssl::context> current() const;
+
+  // Why this context is not ready, if it is not: none loaded yet, the files changed into a set that cannot be
+  // used (the last usable context still serves, but a restart would not), or the certificate in use is outside
+  // its validity.
+  std::optional<std::string> not_ready(Clock::time_point now) const;
+
+  const std::filesystem::path& directory() const { return directory_; }
+
+ private:
+  std::filesystem::path directory_;
+  mutable std::mutex mu_;  // guards what current() and not_ready() read
+  std::string seen_;  // what the files were (resolved paths, sizes, times) when last looked at
+  std::shared_ptr<boost::asio::ssl::context> context_;
+  Clock::time_point not_before_{}, not_after_{};
+  std::string last_error_;
+};
+
+}  // namespace jarvis::tls
