@@ -152,6 +152,39 @@ def test_controller_and_agent_both_sigkilled_mid_run_run_nothing_twice(fleet, wo
     check_one_line_per_execution(workdir, [r["executionId"] for r in results.values()])
 
 
+def test_controller_killed_while_starts_wait_for_a_slot_runs_each_node_once(fleet, workdir):
+    """With --max-concurrent-starts=1 and the first node's agent stopped (SIGSTOP: it accepts the TCP
+    connection and never answers), that node's Start holds the only slot and the other nine, already recorded
+    Dispatched, wait behind it, never sent. The controller is SIGKILLed in that state; the agent continues,
+    and a new controller resumes them all: every node runs exactly once (the stopped agent may still read the
+    dead controller's Start, then dedups the resumed one by execution id), none is reported Lost."""
+    first = sorted(n.name for n in fleet.nodes)[0]  # the trackers ask for slots in node order (FIFO)
+    fleet.controller.kill()
+    fleet.controller = start_synced_controller(fleet, "--log-level=debug", "--max-concurrent-starts=1")
+    name = "queued-starts"
+    os.kill(fleet.agent_pid(first), signal.SIGSTOP)
+    try:
+        apply(fleet, command_object(name, f'echo "$JARVIS_EXECUTION_ID" >> {workdir}/"$JARVIS_EXECUTION_ID"',
+                                    timeout_seconds=120))
+
+        def dispatched():
+            obj = get_command(fleet, name)
+            nodes = node_results(obj) if obj and "status" in obj else {}
+            return len(nodes) == NODES and all(r.get("executionId") for r in nodes.values())
+        wait_until(dispatched, 30, "every node to be recorded Dispatched", interval=0.05)
+        # The Start to the stopped agent takes the slot for up to its 10 s deadline; nothing else may have run.
+        assert not list(workdir.iterdir()), "a Start went out beside the one holding the only slot"
+        fleet.controller.kill()
+    finally:
+        os.kill(fleet.agent_pid(first), signal.SIGCONT)
+    fleet.controller = start_synced_controller(fleet, "--log-level=debug")
+    obj = wait_for_phase(fleet, name, timeout=120)
+    results = node_results(obj)
+    assert obj["status"]["phase"] == "Succeeded", (obj["status"].get("message"), results)
+    assert {r["reason"] for r in results.values()} == {"Exited"}, results
+    check_one_line_per_execution(workdir, [r["executionId"] for r in results.values()])
+
+
 def test_first_agent_call_after_a_restart_succeeds(fleet, workdir):
     """The controller loads its TLS files before it reconciles: no Start fails for want of credentials."""
     fleet.controller.stop(signal.SIGTERM)
