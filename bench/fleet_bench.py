@@ -230,6 +230,7 @@ def run_setting(cluster, admin, controller_credentials, nodes, commands, setting
     metrics = Client(admin)
     requests_before, bytes_before = measure.api_counters(metrics.text("/metrics"))
     load_at_start = os.getloadavg()[0]
+    rss_before_mib = measure.status_kib(controller.pid, "VmRSS") / 1024
     cpu_before = measure.cpu_seconds(controller.pid)
     others_before = cpu_by_group(cluster)
     progress, started = observe(admin, names, nodes, lambda: create_all(admin, [command_body(n, run_id) for n in names]),
@@ -267,7 +268,7 @@ def run_setting(cluster, admin, controller_credentials, nodes, commands, setting
         "status_s": max(progress.status_done.values()) - started,
         "events_s": max(progress.events_done.values()) - started,
         "floor_s": floor_events, "floor_status_s": floor_status,
-        "load": load_at_start, "cpu_s": cpu, "api_cpu_s": others["apiserver+etcd"], "agents_cpu_s": others["agents"], "peak_mib": peak_mib, "agents_mib": agents_total, "agent_mib": agents_each,
+        "load": load_at_start, "rss_before_mib": rss_before_mib, "cpu_s": cpu, "api_cpu_s": others["apiserver+etcd"], "agents_cpu_s": others["agents"], "peak_mib": peak_mib, "agents_mib": agents_total, "agent_mib": agents_each,
         "status_writes_seen": progress.status_writes, "largest_object_kib": progress.largest_object / 1024,
         "requests": requests_by_verb(requests),
         "status_bytes": int(written.get(("update", "commands"), 0)),
@@ -310,7 +311,7 @@ def merge_requests(rows):
 
 
 HEADER = ("| nodes × Commands | setting | load at start | floor s | results in status s (× floor) | all events s (× floor) "
-          "| controller CPU s (per 1,000 results) | API server + etcd CPU s | agents CPU s | controller peak MiB | agents PSS MiB (per agent) "
+          "| controller CPU s (per 1,000 results) | API server + etcd CPU s | agents CPU s | controller MiB before → peak | agents PSS MiB (per agent) "
           "| status updates seen | largest object KiB | status bytes written | API requests |")
 
 
@@ -320,7 +321,7 @@ def format_row(row):
             f"| {row['status_s']:.2f} ({row['status_s'] / row['floor_s']:.1f}×) "
             f"| {row['events_s']:.2f} ({row['events_s'] / row['floor_s']:.1f}×) "
             f"| {row['cpu_s']:.2f} ({per_thousand:.2f}) | {row['api_cpu_s']:.2f} | {row['agents_cpu_s']:.2f} "
-            f"| {row['peak_mib']:.0f} "
+            f"| {row['rss_before_mib']:.0f} → {row['peak_mib']:.0f} "
             f"| {row['agents_mib']:.0f} ({row['agent_mib']:.1f}) | {row['status_writes_seen']} "
             f"| {row['largest_object_kib']:.0f} | {row['status_bytes']} | {merge_requests(row)} |")
 

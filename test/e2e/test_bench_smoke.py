@@ -36,7 +36,8 @@ def test_benchmark_runs_a_fleet_and_a_burst_and_writes_its_table(jarvis_binary, 
         status = float(row["results in status s (× floor)"].split()[0])
         events = float(row["all events s (× floor)"].split()[0])
         assert floor > 0 and status > 0 and events > 0
-        assert float(row["controller peak MiB"]) > 0
+        before, peak = (float(x) for x in row["controller MiB before → peak"].split(" → "))
+        assert 0 < before <= peak
         assert float(row["agents PSS MiB (per agent)"].split()[0]) > 0
         requests = dict(re.findall(r"(\w+ [\w/]+) (\d+)", row["API requests"]))
         # Every node's result became one event: at least nodes × commands event POSTs (retries may add more).
