@@ -290,7 +290,25 @@ def requests_by_verb(requests):
             for key, total in sorted(totals.items(), key=lambda kv: -kv[1])}
 
 
+# Threads one agent process runs (its event loop and gRPC's pollers, timers and executors), counted with
+# /proc/PID/task on the test machine, and a margin for everything else on the machine.
+THREADS_PER_AGENT = 12
+THREADS_MARGIN = 4000
+
+
+def check_thread_room(nodes):
+    """Each agent is a process with about a dozen threads, and every thread takes a PID: 5,000 agents need
+    more than Linux's default kernel.pid_max (32768). Refuses, naming the setting, rather than letting agents
+    fail to start threads halfway through the fleet."""
+    needed = nodes * THREADS_PER_AGENT + THREADS_MARGIN
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    if needed > pid_max:
+        sys.exit(f"{nodes} simulated nodes need about {needed} threads (PIDs); kernel.pid_max is {pid_max}. "
+                 f"Raise it first, as root: sysctl -w kernel.pid_max={max(needed * 2, 65536)}")
+
+
 def fleet_rows(args, nodes, commands, settings):
+    check_thread_room(nodes)
     with tempfile.TemporaryDirectory(prefix=f"jarvis-bench-{nodes}-") as workdir:
         cluster = Cluster(Path(workdir) / "cluster", nodes=nodes, jarvis=args.jarvis,
                           timeout=max(120.0, nodes * 0.5))
