@@ -440,10 +440,9 @@ asio::awaitable<void> report_standby_synced(Controller& c) {
 // the reconciles in flight let finish their status and event writes. If something in flight does not notice
 // within shutdown_deadline, the io_context is stopped. Then a leader hands the Lease over (holder cleared), so
 // a standby takes it at its next retry instead of after the lease duration.
-asio::awaitable<void> stop_on_signal(asio::io_context& io, Controller& c, Tasks& tasks,
+asio::awaitable<void> stop_on_signal(asio::io_context& io, asio::signal_set& signals, Controller& c, Tasks& tasks,
                                      std::vector<std::unique_ptr<asio::cancellation_signal>>& stops,
                                      asio::cancellation_signal& stop_elector) {
-  asio::signal_set signals(io, SIGINT, SIGTERM);
   const auto [ec, signal_number] = co_await signals.async_wait(use_tuple);
   if (ec) co_return;
   c.log.info("shutting down", {{"signal", signal_number}, {"leading", c.elector ? c.elector->leading() : true}});
@@ -478,6 +477,10 @@ asio::awaitable<void> beat(observability::Heartbeat& heartbeat) {
 }  // namespace
 
 int run(const ControllerOptions& o, Logger& log, observability::LibraryLogSink& library_log) {
+  asio::io_context io;
+  // Registered before "controller starting" is logged: a SIGTERM that comes while the controller is still
+  // starting is kept (asio queues it) and handled as a graceful stop once the loop runs, not the default kill.
+  asio::signal_set stop_signals(io, SIGINT, SIGTERM);
   if (o.leader_elect) {
     if (auto problem = timing_problem(o.leader_election)) {
       log.error("refusing the leader election timing", {{"error", *problem}});
@@ -499,7 +502,6 @@ int run(const ControllerOptions& o, Logger& log, observability::LibraryLogSink& 
   metrics.set_leader(leader_lease_name, false);  // until it leads (at once without --leader-elect)
   library_log.set_on_refused(
       [&metrics](std::string_view reason) { metrics.tls_handshake_failures.with({reason}).inc(); });
-  asio::io_context io;
   Controller c(io, o, std::move(*config), metrics, log);
   observability::Heartbeat heartbeat;
   auto endpoints = observability::serve_endpoints(
@@ -556,7 +558,7 @@ int run(const ControllerOptions& o, Logger& log, observability::LibraryLogSink& 
   } else {
     leadership_changed(true);
   }
-  asio::co_spawn(io, stop_on_signal(io, c, tasks, stops, stop_elector), report_failure(log, "shutdown"));
+  asio::co_spawn(io, stop_on_signal(io, stop_signals, c, tasks, stops, stop_elector), report_failure(log, "shutdown"));
   io.run();
   endpoints->reset();
   library_log.set_on_refused({});

@@ -122,6 +122,16 @@ def jarvis(cluster):
 
 # ---- the controller's probes
 
+def test_a_sigterm_while_the_controller_starts_is_a_graceful_stop(jarvis):
+    """SIGTERM as soon as the controller's first line is written (it has not synced, perhaps not even built
+    its clients): it stops as it would later, saying so, with exit status 0, not killed by the signal."""
+    starting = jarvis.start_controller(["--namespace=nothing-here"])
+    wait_until(lambda: '"msg":"controller starting"' in starting.log_text(), 30, "the controller's first line")
+    status = starting.stop(signal.SIGTERM)
+    assert status == 0, (status, starting.log_text()[-3000:])
+    assert '"msg":"shutting down"' in starting.log_text(), starting.log_text()[-3000:]
+
+
 def test_a_controller_that_cannot_sync_is_live_but_not_ready(jarvis):
     """Started with an identity RBAC lets list nothing, the controller never syncs its caches: /healthz 200
     (its loop runs), /readyz 500 saying why; and it answers at once, before any sync."""
