@@ -139,7 +139,8 @@ asio::awaitable<void> beat(observability::Heartbeat& heartbeat) {
 }
 
 // /readyz: gRPC is served, and (with TLS) the TLS front listens with a usable certificate from --tls-dir.
-std::optional<std::string> not_ready(const std::atomic<bool>& serving, const TlsFront* front) {
+// `front` is read only once `serving` says it is set (the probes run on their own thread).
+std::optional<std::string> not_ready(const std::atomic<bool>& serving, const std::unique_ptr<TlsFront>& front) {
   if (!serving.load(std::memory_order_acquire)) return "not serving gRPC (starting, waiting for TLS files, or stopping)";
   if (front) return front->not_ready();
   return std::nullopt;
@@ -249,7 +250,7 @@ int run(const AgentOptions& options, Logger& log, observability::LibraryLogSink&
   auto endpoints = observability::serve_endpoints(
       options.endpoints, observability::agent_defaults,
       observability::Probes{.live = observability::heartbeat_check(heartbeat),
-                            .ready = [&serving, &front] { return not_ready(serving, front.get()); }},
+                            .ready = [&serving, &front] { return not_ready(serving, front); }},
       metrics_registry, log);
   if (!endpoints) {
     log.error("cannot serve the probe and metrics endpoints", {{"error", endpoints.error().message}});

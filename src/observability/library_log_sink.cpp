@@ -7,6 +7,8 @@
 #include <google/protobuf/stubs/logging.h>
 #include <grpc/support/log.h>
 
+#include "tls/handshake_refusal.hpp"
+
 namespace jarvis::observability {
 
 namespace {
@@ -64,6 +66,7 @@ std::string_view peer_host(std::string_view peer) {
   return peer.substr(0, colon);
 }
 
+// One of tls::refusal's reasons (the same set the agent's TLS front reports), guessed from gRPC's text.
 std::string handshake_refusal_reason(std::string_view grpc_text) {
   const std::string t = lower(grpc_text);
   const bool handshake = contains(t, "handshake failed") || contains(t, "custom verification check failed") ||
@@ -71,17 +74,17 @@ std::string handshake_refusal_reason(std::string_view grpc_text) {
   if (!handshake) return {};
   if (contains(t, "http request") || contains(t, "wrong version number") || contains(t, "unknown protocol") ||
       contains(t, "packet length too long") || contains(t, "record layer failure") || contains(t, "http_request"))
-    return "plaintext (not TLS)";
+    return std::string(tls::refusal::plaintext);
   if (contains(t, "peer did not return a certificate") || contains(t, "no certificate"))
-    return "no client certificate";
-  if (contains(t, "does not name")) return "wrong identity (the certificate does not name the expected peer)";
+    return std::string(tls::refusal::no_certificate);
+  if (contains(t, "does not name")) return std::string(tls::refusal::wrong_identity);
   if (contains(t, "unsupported certificate purpose") || contains(t, "unsuitable certificate purpose"))
-    return "certificate not meant for this side (key usage)";
+    return std::string(tls::refusal::wrong_purpose);
   if (contains(t, "certificate verify failed") || contains(t, "unknown ca") || contains(t, "self-signed") ||
       contains(t, "self signed") || contains(t, "unable to get") || contains(t, "verify"))
-    return "certificate not issued by the Jarvis CA";
-  if (contains(t, "expired")) return "certificate expired";
-  return "TLS handshake failed";
+    return std::string(tls::refusal::unknown_ca);
+  if (contains(t, "expired")) return std::string(tls::refusal::expired);
+  return std::string(tls::refusal::other);
 }
 
 LibraryLogSink::LibraryLogSink(Logger& log, std::string refusal_msg, OnRefused on_refused)
