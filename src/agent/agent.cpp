@@ -66,9 +66,11 @@ asio::awaitable<void> serve_until_stopped(grpc::Server& server, TlsFront* front,
   });
   co_await server_down.async_wait(asio::as_tuple(asio::use_awaitable));
   shutdown_thread.join();
+  log.debug("agent stopping: gRPC server stopped", {{"running", registry.running()}});
   if (front) front->close_all();
 
   co_await registry.wait_until_idle();
+  log.debug("agent stopping: no command runs", {});
   orphan_reaper.sweep();
   orphan_reaper.stop();
 }
@@ -349,6 +351,7 @@ int run(const AgentOptions& options, Logger& log, observability::LibraryLogSink&
                    clean = !failure;
                    if (failure) log.error("agent shutdown failed", {{"error", jarvis::describe(failure)}});
                    stop_beating.emit(asio::cancellation_type::terminal);
+                   log.debug("agent stopping: orphans collected, heartbeat stopped", {});
                  });
   io.run();
   endpoints->reset();

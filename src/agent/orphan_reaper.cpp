@@ -46,13 +46,16 @@ void OrphanReaper::start() {
 }
 
 void OrphanReaper::stop() {
+  stopped_ = true;
   boost::system::error_code ignored;
   child_signals_.cancel(ignored);
 }
 
 void OrphanReaper::wait_for_child_signal() {
   child_signals_.async_wait([this](boost::system::error_code ec, int) {
-    if (ec) return;
+    // stop() cannot cancel a wait whose SIGCHLD was already delivered and queued: without the flag this
+    // handler would sweep and wait again, and the agent's event loop would never run out of work.
+    if (ec || stopped_) return;
     sweep();
     wait_for_child_signal();
   });

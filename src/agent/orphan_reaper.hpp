@@ -26,7 +26,8 @@ class OrphanReaper {
 
   OrphanReaper(asio::any_io_executor executor, IsSupervised is_supervised, Logger& log);
 
-  // Makes this process the reaper of its descendants' orphans and sweeps on every SIGCHLD until stop().
+  // Makes this process the reaper of its descendants' orphans and sweeps on every SIGCHLD until stop(); after
+  // stop() it leaves no work on its executor, even with a SIGCHLD already delivered.
   void start();
   void stop();
 
@@ -37,6 +38,7 @@ class OrphanReaper {
   void wait_for_child_signal();
 
   asio::signal_set child_signals_;
+  bool stopped_ = false;
   IsSupervised is_supervised_;
   Logger& log_;
 };

@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 
@@ -40,4 +41,33 @@ TEST_CASE("orphans a command leaves behind are collected, supervised shells are 
   CHECK(test::zombie_children_of(::getpid()) == std::vector<pid_t>{supervised});
   int status;
   CHECK(::waitpid(supervised, &status, 0) == supervised);
+}
+
+// The agent's event loop ends only when nothing waits on it: a SIGCHLD wait that had already completed when
+// stop() was called must not start a new wait (seen as an agent that never exited after SIGTERM).
+TEST_CASE("after stop() the reaper leaves its event loop no work, even with a SIGCHLD already delivered",
+          "[orphans][shutdown]") {
+  REQUIRE(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+  jarvis::Logger log{jarvis::LogLevel::debug, stderr};
+  boost::asio::io_context io;
+  agent::OrphanReaper reaper(io.get_executor(), [](pid_t) { return false; }, log);
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  REQUIRE(test::eventually([&] { return !test::zombie_children_of(::getpid()).empty(); }, 5s));
+  // The event loop reads the delivered SIGCHLD with no wait pending and keeps it: the wait start() begins
+  // completes at once, and its completion is queued before stop() can cancel it.
+  {
+    const auto work = boost::asio::make_work_guard(io);  // without work, poll() returns before reading it
+    io.poll();
+  }
+  io.restart();  // poll() stopped the loop when the guard went
+  reaper.start();
+  reaper.stop();
+
+  const auto began = std::chrono::steady_clock::now();
+  io.run_for(10s);
+  CHECK(io.stopped());
+  CHECK(std::chrono::steady_clock::now() - began < 5s);
+  int status;
+  ::waitpid(child, &status, WNOHANG);  // the last sweep before stop() may or may not have collected it
 }
