@@ -48,8 +48,9 @@ constexpr std::chrono::seconds server_shutdown_deadline{10};
 // Waits for SIGTERM or SIGINT, then stops everything in order: new starts are refused and running commands
 // are stopped, no new connection is accepted (`front`, null with --insecure), the gRPC server drains its
 // calls, the connections left are closed, the last commands end and their orphans are collected.
-asio::awaitable<void> serve_until_stopped(grpc::Server& server, TlsFront* front, ExecutionRegistry& registry,
-                                          OrphanReaper& orphan_reaper, std::atomic<bool>& serving, Logger& log) {
+asio::awaitable<void> serve_until_stopped(grpc::Server& server, AgentService& service, TlsFront* front,
+                                          ExecutionRegistry& registry, OrphanReaper& orphan_reaper,
+                                          std::atomic<bool>& serving, Logger& log) {
   auto executor = co_await asio::this_coro::executor;
   asio::signal_set stop_signals(executor, SIGTERM, SIGINT);
   const auto [ec, signal_number] = co_await stop_signals.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -62,6 +63,7 @@ asio::awaitable<void> serve_until_stopped(grpc::Server& server, TlsFront* front,
   asio::steady_timer server_down(executor, asio::steady_timer::time_point::max());
   std::thread shutdown_thread([&] {
     server.Shutdown(std::chrono::system_clock::now() + server_shutdown_deadline);
+    service.stop();
     asio::post(executor, [&] { server_down.cancel(); });
   });
   co_await server_down.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -299,7 +301,7 @@ int run(const AgentOptions& options, Logger& log, observability::LibraryLogSink&
   // With TLS the gRPC server has no port of its own: the TLS front listens, and hands it each verified
   // connection as a local socket.
   if (options.insecure) builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
+  service.register_with(builder);
   builder.SetMaxReceiveMessageSize(max_request_bytes);
   // Without this a second agent could bind the same port and silently take half of the calls.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -308,6 +310,7 @@ int run(const AgentOptions& options, Logger& log, observability::LibraryLogSink&
     log.error("agent could not listen", {{"listen", options.listen}});
     return 1;
   }
+  service.serve();
   if (!options.insecure) {
     auto listening = TlsFront::listen(
         io.get_executor(),
@@ -346,7 +349,7 @@ int run(const AgentOptions& options, Logger& log, observability::LibraryLogSink&
   asio::co_spawn(io, beat(heartbeat),
                  asio::bind_cancellation_slot(stop_beating.slot(), report_failure(log, "heartbeat")));
   bool clean = false;
-  asio::co_spawn(io, serve_until_stopped(*server, front.get(), registry, orphan_reaper, serving, log),
+  asio::co_spawn(io, serve_until_stopped(*server, service, front.get(), registry, orphan_reaper, serving, log),
                  [&](std::exception_ptr failure) {
                    clean = !failure;
                    if (failure) log.error("agent shutdown failed", {{"error", jarvis::describe(failure)}});

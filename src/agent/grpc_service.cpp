@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
+#include <string>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
@@ -26,45 +28,138 @@ grpc::StatusCode refusal_status_code(int refusal) {
 
 }  // namespace
 
+// One call of one method, from the request for it to its finish. It is owned by the completion queue's
+// events: created when a call of its method is requested, deleted when that request fails (the server is
+// shutting down) or when its finish completes.
+struct AgentService::Call {
+  enum Method { start_method, wait_method, cancel_method };
+  static constexpr int methods = 3;
+
+  explicit Call(int m) : method(m), responder(&context) {}
+
+  int method;
+  bool taken = false;  // the request completed: a client is waiting for the answer
+  grpc::ServerContext context;
+  v1::StartRequest start_request;
+  v1::WaitRequest wait_request;
+  v1::CancelRequest cancel_request;
+  v1::Execution response;
+  grpc::ServerAsyncResponseWriter<v1::Execution> responder;
+};
+
 AgentService::AgentService(asio::any_io_executor executor, ExecutionRegistry& registry, RequestDefaults defaults,
                            Logger& log, const ConnectionPeers* peers)
     : executor_(std::move(executor)), registry_(registry), defaults_(defaults), log_(log), peers_(peers) {}
 
-grpc::ServerUnaryReactor* AgentService::Start(grpc::CallbackServerContext* context, const v1::StartRequest* request,
-                                              v1::Execution* response) {
-  auto* reactor = context->DefaultReactor();
-  // Read on gRPC's thread, while the call is certainly alive: who is asking, for the audit lines.
-  std::string caller = context->peer();
-  if (const auto peer = peers_ ? peers_->find(caller) : std::nullopt) {
-    caller = "CN=" + peer->common_name + " " + peer->address;
-  } else if (const auto auth = context->auth_context()) {
-    if (const std::string name = tls::peer_common_name(*auth); !name.empty()) caller = "CN=" + name + " " + caller;
+AgentService::~AgentService() { stop(); }
+
+void AgentService::register_with(grpc::ServerBuilder& builder) {
+  builder.RegisterService(&async_service_);
+  queue_ = builder.AddCompletionQueue();
+}
+
+void AgentService::serve() {
+  for (int method = 0; method < Call::methods; ++method) request(method);
+  thread_ = std::thread([this] { take_calls(); });
+}
+
+void AgentService::stop() {
+  std::unique_lock lock(mutex_);
+  if (queue_closed_ || !queue_) return;
+  while (!no_call_.wait_for(lock, std::chrono::seconds(10), [this] { return in_flight_ == 0; }))
+    log_.warn("agent stopping: waiting for gRPC calls to finish", {{"calls", in_flight_}});
+  queue_closed_ = true;
+  queue_->Shutdown();
+  lock.unlock();
+  if (thread_.joinable()) {
+    thread_.join();
+  } else {
+    take_calls();  // never served: drains the queue
   }
-  asio::post(executor_, [this, reactor, request, response, caller = std::move(caller)] {
-    reactor->Finish(start(*request, caller, *response));
-  });
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* AgentService::Wait(grpc::CallbackServerContext* context, const v1::WaitRequest* request,
-                                             v1::Execution* response) {
-  auto* reactor = context->DefaultReactor();
-  asio::post(executor_, [this, reactor, request, response] {
-    asio::co_spawn(executor_, wait(*request, *response),
-                   [this, reactor](std::exception_ptr failure, grpc::Status status) {
-                     if (!failure) return reactor->Finish(status);
-                     log_.error("Wait failed inside the agent", {{"error", jarvis::describe(failure)}});
-                     reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "the agent failed to wait"));
-                   });
-  });
-  return reactor;
+void AgentService::request(int method) {
+  std::lock_guard lock(mutex_);
+  if (queue_closed_) return;
+  auto* call = new Call(method);
+  auto* queue = queue_.get();
+  switch (method) {
+    case Call::start_method:
+      async_service_.RequestStart(&call->context, &call->start_request, &call->responder, queue, queue, call);
+      break;
+    case Call::wait_method:
+      async_service_.RequestWait(&call->context, &call->wait_request, &call->responder, queue, queue, call);
+      break;
+    case Call::cancel_method:
+      async_service_.RequestCancel(&call->context, &call->cancel_request, &call->responder, queue, queue, call);
+      break;
+  }
 }
 
-grpc::ServerUnaryReactor* AgentService::Cancel(grpc::CallbackServerContext* context, const v1::CancelRequest* request,
-                                               v1::Execution* response) {
-  auto* reactor = context->DefaultReactor();
-  asio::post(executor_, [this, reactor, request, response] { reactor->Finish(cancel(*request, *response)); });
-  return reactor;
+void AgentService::take_calls() {
+  void* tag = nullptr;
+  bool ok = false;
+  while (queue_->Next(&tag, &ok)) on_event(static_cast<Call*>(tag), ok);
+}
+
+void AgentService::on_event(Call* call, bool ok) {
+  if (call->taken) {  // its finish completed (or failed: the client went away)
+    delete call;
+    std::lock_guard lock(mutex_);
+    if (--in_flight_ == 0) no_call_.notify_all();
+    return;
+  }
+  if (!ok) {  // the server is shutting down: no call came, none will
+    delete call;
+    return;
+  }
+  call->taken = true;
+  {
+    std::lock_guard lock(mutex_);
+    ++in_flight_;
+  }
+  request(call->method);  // ready for the next call of the same method
+  handle(call);
+}
+
+void AgentService::handle(Call* call) {
+  switch (call->method) {
+    case Call::start_method: {
+      // Read here, while the call is certainly alive: who is asking, for the audit lines.
+      std::string caller = call->context.peer();
+      if (const auto peer = peers_ ? peers_->find(caller) : std::nullopt) {
+        caller = "CN=" + peer->common_name + " " + peer->address;
+      } else if (const auto auth = call->context.auth_context()) {
+        if (const std::string name = tls::peer_common_name(*auth); !name.empty()) caller = "CN=" + name + " " + caller;
+      }
+      asio::post(executor_, [this, call, caller = std::move(caller)] {
+        finish(call, start(call->start_request, caller, call->response));
+      });
+      return;
+    }
+    case Call::wait_method:
+      asio::post(executor_, [this, call] {
+        asio::co_spawn(executor_, wait(call->wait_request, call->response),
+                       [this, call](std::exception_ptr failure, grpc::Status status) {
+                         if (!failure) return finish(call, status);
+                         log_.error("Wait failed inside the agent", {{"error", jarvis::describe(failure)}});
+                         finish(call, grpc::Status(grpc::StatusCode::INTERNAL, "the agent failed to wait"));
+                       });
+      });
+      return;
+    case Call::cancel_method:
+      asio::post(executor_, [this, call] { finish(call, cancel(call->cancel_request, call->response)); });
+      return;
+  }
+}
+
+void AgentService::finish(Call* call, const grpc::Status& status) {
+  // The queue cannot be shut down meanwhile: stop() waits for every call taken to be finished.
+  if (status.ok()) {
+    call->responder.Finish(call->response, status, call);
+  } else {
+    call->responder.FinishWithError(status, call);
+  }
 }
 
 grpc::Status AgentService::start(const v1::StartRequest& request, const std::string& caller,

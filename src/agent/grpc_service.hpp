@@ -1,11 +1,19 @@
 // AgentService: the jarvis.v1.Agent gRPC service on top of the execution registry.
 //
-// gRPC calls the handlers on its own threads; each handler only posts the work to the agent's executor,
-// where the registry lives, and the call is finished from there. No agent state is touched on gRPC threads.
+// It uses gRPC's completion-queue API with one thread of its own: that thread takes each call from the queue
+// and posts the work to the agent's executor, where the registry lives; the call is finished from there. No
+// agent state is touched on gRPC's threads. gRPC's callback API would add two polling threads that wake
+// several times a second while the agent is idle, a cost every node pays all the time (bench/RESULTS.md).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <grpcpp/server_builder.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
 
 #include "agent/connection_peers.hpp"
 #include "agent/execution_proto.hpp"
@@ -17,21 +25,34 @@ namespace jarvis::agent {
 
 inline constexpr std::chrono::milliseconds max_wait{60'000};
 
-class AgentService final : public v1::Agent::CallbackService {
+class AgentService {
  public:
   // `peers`: who is behind the connections the TLS front hands over (null with --insecure, where gRPC's own
   // peer() is the client's address).
   AgentService(asio::any_io_executor executor, ExecutionRegistry& registry, RequestDefaults defaults, Logger& log,
                const ConnectionPeers* peers = nullptr);
+  // Calls stop().
+  ~AgentService();
+  AgentService(const AgentService&) = delete;
+  AgentService& operator=(const AgentService&) = delete;
 
-  grpc::ServerUnaryReactor* Start(grpc::CallbackServerContext* context, const v1::StartRequest* request,
-                                  v1::Execution* response) override;
-  grpc::ServerUnaryReactor* Wait(grpc::CallbackServerContext* context, const v1::WaitRequest* request,
-                                 v1::Execution* response) override;
-  grpc::ServerUnaryReactor* Cancel(grpc::CallbackServerContext* context, const v1::CancelRequest* request,
-                                   v1::Execution* response) override;
+  // Before BuildAndStart: registers the service and its completion queue with the builder.
+  void register_with(grpc::ServerBuilder& builder);
+  // After BuildAndStart: starts the thread that takes calls.
+  void serve();
+  // After the server's Shutdown() returned: waits until the calls taken have finished (they finish on the
+  // executor, which must keep running), then shuts the completion queue down and joins the thread.
+  void stop();
+
+  struct Call;
 
  private:
+  void request(int method);
+  void take_calls();
+  void on_event(Call* call, bool ok);
+  void handle(Call* call);
+  void finish(Call* call, const grpc::Status& status);
+
   grpc::Status start(const v1::StartRequest& request, const std::string& caller, v1::Execution& response);
   asio::awaitable<grpc::Status> wait(const v1::WaitRequest& request, v1::Execution& response);
   grpc::Status cancel(const v1::CancelRequest& request, v1::Execution& response);
@@ -42,6 +63,14 @@ class AgentService final : public v1::Agent::CallbackService {
   RequestDefaults defaults_;
   Logger& log_;
   const ConnectionPeers* peers_;
+
+  v1::Agent::AsyncService async_service_;
+  std::unique_ptr<grpc::ServerCompletionQueue> queue_;
+  std::thread thread_;
+  std::mutex mutex_;                 // guards the three below
+  std::condition_variable no_call_;  // signalled when in_flight_ drops to 0
+  int in_flight_ = 0;                // calls taken and not yet finished
+  bool queue_closed_ = false;        // no call is requested nor finished once the queue is shut down
 };
 
 }  // namespace jarvis::agent

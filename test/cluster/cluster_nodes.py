@@ -22,8 +22,10 @@ class NodeFleet:
     where the objects are written (a ControlPlane).
     """
 
-    def __init__(self, directory, count, labels, jarvis, transport, tls_dir, processes, control_plane, timeout):
+    def __init__(self, directory, count, labels, jarvis, transport, tls_dir, processes, control_plane, timeout,
+                 tls_refresh_seconds=1):
         self.dir = directory
+        self._tls_refresh_seconds = tls_refresh_seconds
         self._jarvis = jarvis
         self._transport = transport
         self._tls_dir = tls_dir
@@ -111,7 +113,7 @@ class NodeFleet:
 
     def _start_agent_process(self, node):
         if self._transport == "mtls":
-            security = ["--tls-dir", self._tls_dir, "--tls-refresh-interval", "1"]
+            security = ["--tls-dir", self._tls_dir, "--tls-refresh-interval", str(self._tls_refresh_seconds)]
         else:
             security = ["--insecure"]
         # The node's journal stays across stop_agent()/start_agent(), as the DaemonSet's hostPath does.

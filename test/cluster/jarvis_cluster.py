@@ -128,10 +128,12 @@ class Cluster:
       Secret jarvis/jarvis-agent-tls (made by the controller); until a controller has run, agents refuse every
       connection. "insecure": agents and controllers all get --insecure (for tests of the harness itself, which
       talk to agents without a controller).
+    tls_refresh_seconds: the agents' --tls-refresh-interval; 1 (tests of certificate rotation want it quick);
+      the benchmark gives the agent's own default, 60, as a fleet runs it.
     """
 
     def __init__(self, directory, nodes=3, labels=None, jarvis=DEFAULT_JARVIS, detached=False,
-                 binaries=None, timeout=120.0, transport="mtls"):
+                 binaries=None, timeout=120.0, transport="mtls", tls_refresh_seconds=1):
         if nodes < 1:
             raise ClusterError("a cluster needs at least one node")
         if transport not in ("mtls", "insecure"):
@@ -146,7 +148,7 @@ class Cluster:
         self._control_plane = ControlPlane(self.dir, self._processes, timeout)
         self._agent_tls = AgentTlsVolume(self.dir, self._processes, self._control_plane)
         self._fleet = NodeFleet(self.dir, nodes, labels, self.jarvis, transport, self._agent_tls.dir,
-                                self._processes, self._control_plane, timeout)
+                                self._processes, self._control_plane, timeout, tls_refresh_seconds)
         self._controllers = []
         self.up_seconds = None
 
