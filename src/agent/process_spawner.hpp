@@ -1,7 +1,8 @@
 // Starts `/bin/sh -c <command>` inside the host root, in a session and process group of its own.
 //
-// Everything the child needs is prepared before fork; between fork and exec the child makes only
-// async-signal-safe calls, so forking from a process that runs gRPC threads is safe. A failure in the child
+// Everything the child needs is prepared before the child is made (clone with CLONE_VM | CLONE_VFORK, as
+// posix_spawn does); until exec the child makes only async-signal-safe calls, so starting it from a process
+// that runs gRPC threads is safe. A failure in the child
 // (chroot, exec) travels back through a close-on-exec pipe, so the caller learns synchronously whether the
 // shell started and why not.
 #pragma once
