@@ -181,9 +181,9 @@ def wait_quiet(cluster, timeout, window=2.0):
     """Waits until the cluster's processes (agents, API server, etcd) have settled: right after 1,000 agents
     start or re-read their certificates they are busy for a while, and a run measured then would be charged
     that work. Settled = their CPU use over a `window` is under one core and no longer falling (at least 80% of
-    the window before). Idle agents are not free: each wakes a few times a second (timers, its certificate
-    watcher), about 0.5 ms of CPU per second each on the test machine, so 1,000 idle agents keep about half a
-    core busy and the threshold cannot be near zero. Gives up after `timeout` s (the row is still written; its
+    the window before). Idle agents are not free: each wakes about twice a second (gRPC's timer threads),
+    about 0.2 ms of CPU per second each on the test machine (0.5-0.6 before the agents left gRPC's callback
+    API), so 1,000 idle agents keep a fifth of a core busy and the threshold cannot be near zero. Gives up after `timeout` s (the row is still written; its
     load average says how busy the machine was)."""
     def total():
         return sum(cpu_by_group(cluster).values())
