@@ -116,6 +116,10 @@ void AgentService::on_event(Call* call, bool ok) {
   call->taken = true;
   {
     std::lock_guard lock(mutex_);
+    if (queue_closed_) {  // cannot happen after the server's Shutdown(); its finish would have no queue
+      delete call;        // the call is cancelled with its context
+      return;
+    }
     ++in_flight_;
   }
   request(call->method);  // ready for the next call of the same method
