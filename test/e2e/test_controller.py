@@ -183,6 +183,25 @@ def test_node_without_ready_agent_is_reported_not_dropped(jarvis):
     assert warning["message"] == "Agent not found for node kind-worker2 (skipping)"
 
 
+def test_a_command_printing_64_mib_over_mutual_tls_is_counted_whole_and_kept_bounded(jarvis):
+    """Far more output than anyone keeps, through the agents' TLS front and relay: every byte is counted, the
+    status keeps the beginning within outputBytesPerNode and says it is truncated, the event stays small."""
+    assert jarvis.transport == "mtls"
+    size = 64 << 20
+    apply(jarvis, command_object("loud", f"echo first-line; head -c {size} /dev/zero | tr '\\0' x; echo; echo last-line"))
+    obj = wait_for_phase(jarvis, "loud", timeout=120)
+    status = obj["status"]
+    assert (status["phase"], status["succeeded"]) == ("Succeeded", 3), status["message"]
+    printed = len("first-line\n") + size + len("\nlast-line\n")
+    for node, result in node_results(obj).items():
+        assert (result["phase"], result["exitCode"]) == ("Succeeded", 0), (node, result)
+        assert result["outputBytes"] == printed and result["truncated"] is True, (node, result["outputBytes"])
+        assert result["output"].startswith("first-line\nxxxx"), (node, result["output"][:100])
+        assert len(result["output"].encode()) <= status["outputBytesPerNode"], node
+    for event in wait_for_events(jarvis, "loud", 3):
+        assert "bytes omitted]" in event["message"] and len(event["message"].encode()) <= 16 * 1024, event["message"][:300]
+
+
 def test_agent_that_does_not_answer(jarvis):
     jarvis.stop_agent("kind-worker")
     try:
