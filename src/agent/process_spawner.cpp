@@ -147,7 +147,7 @@ Result<SpawnedShell> spawn_shell(const ShellLaunch& launch) {
   // clone(CLONE_VM | CLONE_VFORK), as posix_spawn does (it cannot chroot): the child borrows the agent's
   // memory instead of a copy of it, and this thread waits until the child has exec'd or exited. fork() copied
   // the page tables of the whole agent (gRPC's threads and libraries) and made every page copy-on-write, only
-  // for exec to throw the copy away: about a third of an agent's CPU per command (bench/RESULTS.md). Signals
+  // for exec to throw the copy away: about a third of an agent's CPU per command (README, "Fleet speed"). Signals
   // stay blocked until the child has reset every handler, so none of the agent's runs in the child.
   void* stack = ::mmap(nullptr, child_stack_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
                        -1, 0);
