@@ -218,19 +218,11 @@ def cpu_by_group(cluster):
 def idle_agent_cpu(cluster, window=3.0):
     """CPU milliseconds per second one idle agent uses (the mean over the fleet, measured over `window` s with
     the cluster settled and nothing running): what every node pays between commands."""
-    pids = [pid for name, pid in cluster.processes().items() if name.startswith("agent-")]
-
-    def total():
-        used = 0.0
-        for pid in pids:
-            try:
-                used += measure.cpu_seconds(pid)
-            except OSError:
-                pass
-        return used
-    before, started = total(), time.monotonic()
+    agents = sum(1 for name in cluster.processes() if name.startswith("agent-"))
+    before, started = cpu_by_group(cluster)["agents"], time.monotonic()
     time.sleep(window)  # the measuring window, not a guess at a condition
-    return (total() - before) * 1000 / max(1, len(pids)) / (time.monotonic() - started)
+    used = cpu_by_group(cluster)["agents"] - before
+    return used * 1000 / max(1, agents) / (time.monotonic() - started)
 
 
 def agent_memory(cluster):

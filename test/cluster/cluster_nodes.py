@@ -23,7 +23,7 @@ class NodeFleet:
     """
 
     def __init__(self, directory, count, labels, jarvis, transport, tls_dir, processes, control_plane, timeout,
-                 tls_refresh_seconds=1):
+                 tls_refresh_seconds):
         self.dir = directory
         self._tls_refresh_seconds = tls_refresh_seconds
         self._jarvis = jarvis
