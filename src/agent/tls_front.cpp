@@ -70,27 +70,6 @@ std::string printable(std::span<const unsigned char> bytes) {
   return text;
 }
 
-std::string common_name(X509* certificate) {
-  char name[256] = {};
-  const int length = X509_NAME_get_text_by_NID(X509_get_subject_name(certificate), NID_commonName, name, sizeof name);
-  return length > 0 ? std::string(name, static_cast<std::size_t>(length)) : std::string();
-}
-
-// "CN=..., DNS:..." of a client's certificate.
-std::string describe(X509* certificate) {
-  std::string text = "CN=" + common_name(certificate);
-  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(certificate, NID_subject_alt_name, nullptr, nullptr));
-  for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
-    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
-    if (name->type != GEN_DNS) continue;
-    const ASN1_STRING* dns = name->d.dNSName;
-    text += ", DNS:" + std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns)),
-                                   static_cast<std::size_t>(ASN1_STRING_length(dns)));
-  }
-  GENERAL_NAMES_free(names);
-  return text;
-}
-
 bool end_of_stream(const boost::system::error_code& ec) {
   return ec == asio::error::eof || ec == ssl::error::stream_truncated;
 }
@@ -284,7 +263,7 @@ asio::awaitable<void> TlsFront::serve(std::shared_ptr<Connection> connection, gr
   if (!accepting_) co_return;  // stopping: the gRPC server is shutting down and takes no new connection
 
   X509* certificate = SSL_get0_peer_certificate(connection->tls.native_handle());
-  const std::string client = certificate ? common_name(certificate) : std::string();
+  const std::string client = certificate ? tls::certificate_common_name(certificate) : std::string();
   int pair[2] = {-1, -1};
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
     log_.error("cannot make a socket pair for a TLS connection; closing it",
@@ -336,7 +315,7 @@ asio::awaitable<bool> TlsFront::handshake(Connection& connection) {
 
   connection.tls.set_verify_callback([&connection](bool preverified, ssl::verify_context& context) {
     if (connection.client_certificate.empty()) {
-      if (X509* leaf = X509_STORE_CTX_get0_cert(context.native_handle())) connection.client_certificate = describe(leaf);
+      if (X509* leaf = X509_STORE_CTX_get0_cert(context.native_handle())) connection.client_certificate = tls::describe_certificate(leaf);
     }
     return preverified;
   });

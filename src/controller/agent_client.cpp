@@ -5,6 +5,7 @@
 #include <limits>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -14,11 +15,10 @@
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <grpcpp/create_channel.h>
-#include <grpcpp/support/channel_arguments.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "common/coro.hpp"
-#include "tls/tls_directory.hpp"
 
 namespace jarvis::controller {
 
@@ -26,13 +26,6 @@ namespace asio = boost::asio;
 using jarvis::v1::Execution;
 
 namespace {
-
-// The agent caps output at its --max-output-bytes (1 MiB by default); gRPC's 4 MiB default would turn a
-// larger, deliberately configured cap into RESOURCE_EXHAUSTED.
-constexpr int kMaxResponseBytes = 64 * 1024 * 1024;
-// gRPC backs off up to 2 minutes between reconnects and fails calls fast meanwhile; an agent that restarts
-// (a DaemonSet rollout) must be reachable again within seconds.
-constexpr int kMaxReconnectBackoffMs = 5'000;
 
 // One unary call's state. gRPC writes `response` and then runs the callback; the callback only posts to
 // the caller's executor, where everything else happens.
@@ -86,54 +79,12 @@ auto async_unary(std::shared_ptr<UnaryCall<Request>> call, Invoke invoke, asio::
       token, std::move(call), std::move(invoke), std::move(fallback));
 }
 
-// Marks a channel busy from the call's start to its end (whatever way the coroutine ends), so that
-// close_idle_channels never closes a channel under a call and knows since when it is idle.
-template <typename Channel>
-class CallInFlight {
- public:
-  explicit CallInFlight(std::shared_ptr<Channel> channel) : channel_(std::move(channel)) {
-    if (channel_) ++channel_->calls_in_flight;
-  }
-  CallInFlight(CallInFlight&& other) noexcept : channel_(std::move(other.channel_)) {}
-  CallInFlight(const CallInFlight&) = delete;
-  CallInFlight& operator=(const CallInFlight&) = delete;
-  CallInFlight& operator=(CallInFlight&&) = delete;
-  ~CallInFlight() {
-    if (channel_ && --channel_->calls_in_flight == 0) channel_->idle_since = std::chrono::steady_clock::now();
-  }
-  std::shared_ptr<jarvis::v1::Agent::Stub> stub() const { return channel_ ? channel_->stub : nullptr; }
-
- private:
-  std::shared_ptr<Channel> channel_;
-};
-
-template <typename Channel, typename Request, typename Invoke>
-asio::awaitable<Result<Execution>> unary(CallInFlight<Channel> in_flight, asio::any_io_executor fallback,
-                                         std::string_view rpc, std::string address, Request request,
-                                         std::chrono::milliseconds deadline, Invoke invoke) {
-  auto stub = in_flight.stub();
-  const auto cancellation = co_await asio::this_coro::cancellation_state;
-  if (is_cancelled(cancellation)) {
-    // Awaiting an operation now would throw; a cancelled caller gets what a cancelled RPC gives.
-    co_return Error{"agent " + address + ": " + std::string(rpc) + " " + request.execution_id() +
-                        ": CANCELLED: cancelled before it was sent",
-                    static_cast<int>(grpc::StatusCode::CANCELLED)};
-  }
-  if (!stub) {
-    co_return Error{"agent " + address + ": " + std::string(rpc) + " " + request.execution_id() +
-                        ": UNAVAILABLE: the controller's TLS credentials are not ready",
-                    static_cast<int>(grpc::StatusCode::UNAVAILABLE)};
-  }
-  auto call = std::make_shared<UnaryCall<Request>>();
-  call->stub = std::move(stub);
-  call->request = std::move(request);
-  call->context.set_deadline(std::chrono::system_clock::now() + deadline);
-  const grpc::Status status = co_await async_unary(call, std::move(invoke), std::move(fallback), asio::use_awaitable);
-  if (status.ok()) co_return std::move(call->response);
-  std::string message = "agent " + address + ": " + std::string(rpc) + " " + call->request.execution_id() + ": " +
-                        std::string(grpc_code_name(status.error_code()));
-  if (!status.error_message().empty()) message += ": " + status.error_message();
-  co_return Error{std::move(message), static_cast<int>(status.error_code())};
+Error call_error(std::string_view rpc, const std::string& address, const std::string& execution_id,
+                 grpc::StatusCode code, std::string_view detail) {
+  std::string message = "agent " + address + ": " + std::string(rpc) + " " + execution_id + ": " +
+                        std::string(grpc_code_name(static_cast<int>(code)));
+  if (!detail.empty()) message += ": " + std::string(detail);
+  return Error{std::move(message), static_cast<int>(code)};
 }
 
 }  // namespace
@@ -161,51 +112,146 @@ std::string_view grpc_code_name(int code) {
   }
 }
 
-AgentClient::AgentClient(asio::any_io_executor executor, Logger& log, const tls::TransportSecurity& security,
-                         std::size_t concurrent_starts)
-    : executor_(std::move(executor)), log_(log), security_(security), start_slots_(executor_, concurrent_starts) {}
+// One address's channel, from its connection attempt on (only touched on the controller's executor).
+struct AgentClient::Channel {
+  std::shared_ptr<jarvis::v1::Agent::Stub> stub;  // set once connected
+  std::shared_ptr<const AgentConnector::ConnectionState> connection;  // set once connected
+  bool connecting = true;
+  std::optional<Error> failed;                    // the connection attempt failed
+  bool broken = false;                            // a call on it ended UNAVAILABLE
+  std::vector<asio::steady_timer*> waiting;       // calls waiting for the attempt; woken when it ends
+  unsigned calls_in_flight = 0;
+  std::chrono::steady_clock::time_point idle_since = std::chrono::steady_clock::now();
 
-Status AgentClient::prepare() {
-  if (credentials_) return Ok{};
-  if (!security_.insecure) {
-    auto files = tls::read_tls_directory(security_.directory);
-    if (!files) return Error{"the controller's TLS files are not ready: " + files.error().message};
-    if (auto usable = tls::verify_key_pair(files->identity, files->ca_certificate_pem, tls::Clock::now()); !usable)
-      return Error{"the controller's TLS files in " + security_.directory + " are not usable: " +
-                   usable.error().message};
+  bool usable() const { return !failed && !broken && !(connection && connection->ended); }
+};
+
+namespace {
+
+// Marks a channel busy from the call's start to its end (whatever way the coroutine ends), so that
+// close_idle_channels never closes a channel under a call and knows since when it is idle.
+template <typename Channel>
+class CallInFlight {
+ public:
+  explicit CallInFlight(std::shared_ptr<Channel> channel) : channel_(std::move(channel)) { ++channel_->calls_in_flight; }
+  CallInFlight(const CallInFlight&) = delete;
+  CallInFlight& operator=(const CallInFlight&) = delete;
+  ~CallInFlight() {
+    if (--channel_->calls_in_flight == 0) channel_->idle_since = std::chrono::steady_clock::now();
   }
-  // gRPC's certificate provider reads the files when it is made, so the first handshake already has them.
-  credentials_ = tls::controller_channel_credentials(security_);
-  return Ok{};
-}
 
-std::shared_ptr<AgentClient::Channel> AgentClient::channel_for(const std::string& address) {
-  if (const auto it = channels_.find(address); it != channels_.end()) return it->second;
+ private:
+  std::shared_ptr<Channel> channel_;
+};
+
+}  // namespace
+
+AgentClient::AgentClient(asio::any_io_executor executor, Logger& log, const tls::TransportSecurity& security,
+                         std::size_t concurrent_starts, AgentConnector::OnRefused on_refused)
+    : executor_(executor),
+      log_(log),
+      connector_(executor, log, security, std::move(on_refused)),
+      start_slots_(executor_, concurrent_starts) {}
+
+Status AgentClient::prepare() { return connector_.prepare(); }
+
+Result<std::shared_ptr<AgentClient::Channel>> AgentClient::channel_for(const std::string& address,
+                                                                         std::chrono::milliseconds deadline) {
+  if (const auto it = channels_.find(address); it != channels_.end() && it->second->usable()) return it->second;
   if (!prepared()) {
     if (auto ready = prepare(); !ready) {
       log_.warn("cannot open a channel to the agent yet", {{"agent", address}, {"error", ready.error().message}});
-      return nullptr;
+      return Error{"the controller's TLS credentials are not ready: " + ready.error().message,
+                   static_cast<int>(grpc::StatusCode::UNAVAILABLE)};
     }
   }
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxResponseBytes);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
-  if (!security_.insecure) tls::add_agent_channel_arguments(args);
+  // Replaces a channel that broke (its calls in flight keep it until they end).
   auto channel = std::make_shared<Channel>();
-  channel->stub = std::make_shared<jarvis::v1::Agent::Stub>(grpc::CreateCustomChannel(address, credentials_, args));
-  channel->idle_since = std::chrono::steady_clock::now();
-  channels_.emplace(address, channel);
-  log_.debug("opened channel to agent", {{"agent", address}});
+  channels_[address] = channel;
+  asio::co_spawn(executor_, connect(address, channel, std::min(deadline, connect_timeout)),
+                 report_failure(log_, "connecting to agent " + address));
   return channel;
 }
 
+asio::awaitable<void> AgentClient::connect(std::string address, std::shared_ptr<Channel> channel,
+                                           std::chrono::milliseconds deadline) {
+  auto connection = co_await connector_.connect(address, deadline);
+  channel->connecting = false;
+  if (connection) {
+    channel->stub = std::make_shared<jarvis::v1::Agent::Stub>(connection->channel);
+    channel->connection = std::move(connection->state);
+    log_.debug("opened channel to agent", {{"agent", address}});
+  } else {
+    channel->failed = connection.error();
+    // The next call tries again (the trackers retry with backoff).
+    if (const auto it = channels_.find(address); it != channels_.end() && it->second == channel) channels_.erase(it);
+    log_.debug("cannot connect to agent", {{"agent", address}, {"error", connection.error().message}});
+  }
+  for (auto* waiter : channel->waiting) waiter->cancel();
+}
+
+template <typename Request, typename Invoke>
+asio::awaitable<Result<Execution>> AgentClient::unary(std::string_view rpc, std::string address, Request request,
+                                                      std::chrono::milliseconds deadline, Invoke invoke) {
+  const auto cancellation = co_await asio::this_coro::cancellation_state;
+  if (is_cancelled(cancellation)) {
+    // Awaiting an operation now would throw; a cancelled caller gets what a cancelled RPC gives.
+    co_return call_error(rpc, address, request.execution_id(), grpc::StatusCode::CANCELLED,
+                         "cancelled before it was sent");
+  }
+  const auto until = std::chrono::system_clock::now() + deadline;
+  auto found = channel_for(address, deadline);
+  if (!found) {
+    co_return call_error(rpc, address, request.execution_id(), grpc::StatusCode::UNAVAILABLE, found.error().message);
+  }
+  std::shared_ptr<Channel> channel = std::move(*found);
+  const CallInFlight in_flight(channel);
+  if (channel->connecting) {
+    asio::steady_timer waiter(executor_, deadline);
+    channel->waiting.push_back(&waiter);
+    auto [ec] = co_await waiter.async_wait(use_tuple);
+    std::erase(channel->waiting, &waiter);
+    if (channel->connecting) {
+      if (!ec) {
+        co_return call_error(rpc, address, request.execution_id(), grpc::StatusCode::DEADLINE_EXCEEDED,
+                             "the connection to the agent took longer than the call's deadline");
+      }
+      co_return call_error(rpc, address, request.execution_id(), grpc::StatusCode::CANCELLED,
+                           "cancelled before it was sent");
+    }
+  }
+  if (channel->failed) {
+    co_return call_error(rpc, address, request.execution_id(), static_cast<grpc::StatusCode>(channel->failed->code),
+                         channel->failed->message);
+  }
+  auto call = std::make_shared<UnaryCall<Request>>();
+  call->stub = channel->stub;
+  call->request = std::move(request);
+  call->context.set_deadline(until);
+  const grpc::Status status = co_await async_unary(call, std::move(invoke), executor_, asio::use_awaitable);
+  if (status.ok()) co_return std::move(call->response);
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    // The connection under an fd channel never comes back: the next call opens a new one.
+    channel->broken = true;
+    // gRPC saw the connection close; the relay saw why.
+    if (!channel->connection->refusal.empty())
+      co_return call_error(rpc, address, call->request.execution_id(), status.error_code(), channel->connection->refusal);
+  }
+  co_return call_error(rpc, address, call->request.execution_id(), status.error_code(), status.error_message());
+}
+
 void AgentClient::forget(const std::string& address) { channels_.erase(address); }
+
+void AgentClient::close_all() {
+  channels_.clear();
+  connector_.close_all();
+}
 
 std::size_t AgentClient::close_channels_idle_for(std::chrono::steady_clock::duration idle_after) {
   const auto now = std::chrono::steady_clock::now();
   return std::erase_if(channels_, [&](const auto& entry) {
     const Channel& channel = *entry.second;
-    return channel.calls_in_flight == 0 && now - channel.idle_since >= idle_after;
+    return channel.calls_in_flight == 0 && !channel.connecting && now - channel.idle_since >= idle_after;
   });
 }
 
@@ -226,11 +272,10 @@ asio::awaitable<Result<Execution>> AgentClient::start(const std::string& address
                                                       std::chrono::milliseconds deadline) {
   const auto permit = co_await start_slots_.acquire();
   if (!permit) {
-    co_return Error{"agent " + address + ": Start " + request.execution_id() + ": CANCELLED: cancelled before it was sent",
-                    static_cast<int>(grpc::StatusCode::CANCELLED)};
+    co_return call_error("Start", address, request.execution_id(), grpc::StatusCode::CANCELLED,
+                         "cancelled before it was sent");
   }
-  co_return co_await unary(CallInFlight(channel_for(address)), executor_, "Start", address, std::move(request),
-                           deadline,
+  co_return co_await unary("Start", address, std::move(request), deadline,
                            [](AsyncAgent* agent, grpc::ClientContext* context, const jarvis::v1::StartRequest* req,
                               Execution* response, std::function<void(grpc::Status)> done) {
                              agent->Start(context, req, response, std::move(done));
@@ -244,7 +289,7 @@ asio::awaitable<Result<Execution>> AgentClient::wait(const std::string& address,
   request.set_execution_id(std::move(execution_id));
   request.set_max_wait_ms(static_cast<std::uint32_t>(std::clamp<std::chrono::milliseconds::rep>(
       max_wait.count(), 0, std::numeric_limits<std::uint32_t>::max())));
-  return unary(CallInFlight(channel_for(address)), executor_, "Wait", address, std::move(request), deadline,
+  return unary("Wait", address, std::move(request), deadline,
                [](AsyncAgent* agent, grpc::ClientContext* context, const jarvis::v1::WaitRequest* req,
                   Execution* response, std::function<void(grpc::Status)> done) {
                  agent->Wait(context, req, response, std::move(done));
@@ -255,7 +300,7 @@ asio::awaitable<Result<Execution>> AgentClient::cancel(const std::string& addres
                                                        std::chrono::milliseconds deadline) {
   jarvis::v1::CancelRequest request;
   request.set_execution_id(std::move(execution_id));
-  return unary(CallInFlight(channel_for(address)), executor_, "Cancel", address, std::move(request), deadline,
+  return unary("Cancel", address, std::move(request), deadline,
                [](AsyncAgent* agent, grpc::ClientContext* context, const jarvis::v1::CancelRequest* req,
                   Execution* response, std::function<void(grpc::Status)> done) {
                  agent->Cancel(context, req, response, std::move(done));

@@ -14,12 +14,12 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <grpcpp/security/credentials.h>
 
 #include "common/async_semaphore.hpp"
 #include "common/log.hpp"
-#include "controller/agent_api.hpp"
 #include "common/result.hpp"
+#include "controller/agent_api.hpp"
+#include "controller/agent_connector.hpp"
 #include "jarvis.grpc.pb.h"
 #include "tls/grpc_credentials.hpp"
 
@@ -33,21 +33,25 @@ std::string_view grpc_code_name(int code);
 // run() return rather than stop() it.
 class AgentClient final : public AgentApi {
  public:
-  // At most this many Start calls at once (the others wait their turn): a Start is what opens a channel, and
-  // each open channel costs about 150 KiB (below), so a 1,000-node dispatch opens them a few dozen at a time.
+  // At most this many Start calls at once (the others wait their turn): a dispatch to 1,000 nodes opens its
+  // connections a few dozen at a time.
   static constexpr std::size_t default_concurrent_starts = 64;
+  // The longest a connection (TCP, then the TLS handshake) may take, whatever the call's own deadline.
+  static constexpr std::chrono::milliseconds connect_timeout{10'000};
 
-  // `security` decides the transport: mutual TLS over its directory (tls/grpc_credentials.hpp), or plaintext.
+  // `security` decides the transport: mutual TLS over its directory (agent_connector.hpp), or plaintext.
+  // `on_refused` hears of every failed TLS handshake with an agent (the audit line and the metric).
   AgentClient(boost::asio::any_io_executor executor, Logger& log, const tls::TransportSecurity& security,
-              std::size_t concurrent_starts = default_concurrent_starts);
+              std::size_t concurrent_starts = default_concurrent_starts, AgentConnector::OnRefused on_refused = {});
   AgentClient(const AgentClient&) = delete;
   AgentClient& operator=(const AgentClient&) = delete;
 
   // `address` is "host:port" as agent_addresses() gives it. A Start may first wait for one of the
-  // `concurrent_starts` slots; its deadline counts from when it is sent. If the awaiting coroutine is cancelled, the
-  // RPC is cancelled too and the call completes with CANCELLED; what the agent did meanwhile is unknown.
-  // (Asio throws operation_aborted when an already-cancelled coroutine awaits anything, unless it has
-  // turned off this_coro::throw_if_cancelled; then these calls complete at once with CANCELLED.)
+  // `concurrent_starts` slots; its deadline counts from when it is sent, and covers opening the connection. If
+  // the awaiting coroutine is cancelled, the RPC is cancelled too and the call completes with CANCELLED; what
+  // the agent did meanwhile is unknown. (Asio throws operation_aborted when an already-cancelled coroutine
+  // awaits anything, unless it has turned off this_coro::throw_if_cancelled; then these calls complete at once
+  // with CANCELLED.) A call that could not connect was never sent: UNAVAILABLE, or DEADLINE_EXCEEDED.
   boost::asio::awaitable<Result<jarvis::v1::Execution>> start(const std::string& address,
                                                               jarvis::v1::StartRequest request,
                                                               std::chrono::milliseconds deadline) override;
@@ -59,41 +63,41 @@ class AgentClient final : public AgentApi {
   boost::asio::awaitable<Result<jarvis::v1::Execution>> cancel(const std::string& address, std::string execution_id,
                                                                std::chrono::milliseconds deadline) override;
 
-  // Loads the TLS files and builds the channel credentials from them (a no-op with plaintext). Until this
-  // succeeded no call is made: a channel built before the files exist fails every handshake until gRPC's
-  // next re-read. Fails when the directory does not hold a usable certificate, key and CA.
+  // Loads the TLS files (a no-op with plaintext). Until this succeeded no call is made. Fails when the
+  // directory does not hold a usable certificate, key and CA.
   Status prepare();
-  bool prepared() const { return credentials_ != nullptr; }
+  bool prepared() const { return connector_.prepared(); }
 
-  // Channels are kept per address (reconnecting on their own); forget one whose agent is gone for good
-  // (its pod replaced, so a new address) to release its connection.
+  // A channel is kept per address while it is in use, and replaced by a new connection once its connection
+  // ended; forget one whose agent is gone for good (its pod replaced, so a new address) to release it now.
   void forget(const std::string& address);
 
   // Closes, every `period`, the channels that have had no call in flight for `idle_after`, until cancelled.
-  // Each open channel holds a TLS connection and its own copy of the TLS context (gRPC 1.51 builds one per
-  // channel), about 150 KiB: without this a controller holds one per agent it ever called, so its memory
-  // grows with the fleet rather than with the executions it follows. The next call reopens the channel.
+  // Without this a controller holds a connection to every agent it ever called, so its memory grows with the
+  // fleet rather than with the executions it follows. The next call reconnects.
   boost::asio::awaitable<void> close_idle_channels(std::chrono::steady_clock::duration idle_after,
                                                    std::chrono::steady_clock::duration period);
   // Closes now what close_idle_channels would close; returns how many.
   std::size_t close_channels_idle_for(std::chrono::steady_clock::duration idle_after);
   std::size_t open_channels() const { return channels_.size(); }
 
- private:
-  // The channel to one address, and whether it is in use (only touched on the controller's executor).
-  struct Channel {
-    std::shared_ptr<jarvis::v1::Agent::Stub> stub;
-    unsigned calls_in_flight = 0;
-    std::chrono::steady_clock::time_point idle_since;
-  };
+  // Closes every channel and connection (the controller is stopping): calls in flight fail, new ones reconnect.
+  void close_all();
 
-  // The channel for `address` (opened if needed), nullptr when the TLS credentials are not ready.
-  std::shared_ptr<Channel> channel_for(const std::string& address);
+ private:
+  struct Channel;
+  // The channel for `address` (a new one, connecting in the background, if there is none or it broke).
+  Result<std::shared_ptr<Channel>> channel_for(const std::string& address, std::chrono::milliseconds deadline);
+  boost::asio::awaitable<void> connect(std::string address, std::shared_ptr<Channel> channel,
+                                       std::chrono::milliseconds deadline);
+  template <typename Request, typename Invoke>
+  boost::asio::awaitable<Result<jarvis::v1::Execution>> unary(std::string_view rpc, std::string address,
+                                                              Request request, std::chrono::milliseconds deadline,
+                                                              Invoke invoke);
 
   boost::asio::any_io_executor executor_;
   Logger& log_;
-  tls::TransportSecurity security_;
-  std::shared_ptr<grpc::ChannelCredentials> credentials_;  // set by prepare()
+  AgentConnector connector_;
   std::map<std::string, std::shared_ptr<Channel>> channels_;
   AsyncSemaphore start_slots_;
 };

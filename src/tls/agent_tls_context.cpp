@@ -52,10 +52,12 @@ std::string files_stamp(const std::filesystem::path& directory) {
   return stamp;
 }
 
-}  // namespace
-
-Result<std::shared_ptr<ssl::context>> make_agent_server_context(const TlsFiles& files) {
-  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+// What both sides load: TLS 1.2 at least, this side's certificate and key, the CA its peer must chain to, and
+// the peer's identity as the one DNS name accepted (X509_V_ERR_HOSTNAME_MISMATCH otherwise; the subject's CN is
+// not looked at, wildcards do not match).
+Result<std::shared_ptr<ssl::context>> make_context(const TlsFiles& files, ssl::context::method method,
+                                                   std::string_view peer_identity) {
+  auto ctx = std::make_shared<ssl::context>(method);
   boost::system::error_code ec;
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                        ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
@@ -72,14 +74,21 @@ Result<std::shared_ptr<ssl::context>> make_agent_server_context(const TlsFiles& 
   ctx->add_certificate_authority(boost::asio::buffer(files.ca_certificate_pem), ec);
   if (ec) return Error{std::string(ca_file) + " is not a usable PEM certificate: " + openssl_error(ec)};
   ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
-
-  // The client must be the controller: its DNS name, checked by OpenSSL during the chain's verification
-  // (X509_V_ERR_HOSTNAME_MISMATCH otherwise).
   X509_VERIFY_PARAM* param = SSL_CTX_get0_param(native);
   X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_WILDCARDS);
-  if (X509_VERIFY_PARAM_set1_host(param, controller_identity.data(), controller_identity.size()) != 1)
-    return Error{"cannot set the expected client identity"};
+  if (X509_VERIFY_PARAM_set1_host(param, peer_identity.data(), peer_identity.size()) != 1)
+    return Error{"cannot set the expected peer identity"};
+  return ctx;
+}
 
+}  // namespace
+
+Result<std::shared_ptr<ssl::context>> make_agent_server_context(const TlsFiles& files) {
+  // The client must be the controller.
+  auto made = make_context(files, ssl::context::tls_server, controller_identity);
+  if (!made) return made.error();
+  auto ctx = std::move(*made);
+  SSL_CTX* native = ctx->native_handle();
   SSL_CTX_set_alpn_select_cb(native, select_h2, nullptr);
   SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_options(native, SSL_OP_NO_TICKET);
@@ -88,7 +97,26 @@ Result<std::shared_ptr<ssl::context>> make_agent_server_context(const TlsFiles& 
   return ctx;
 }
 
-AgentTlsContext::AgentTlsContext(std::filesystem::path directory) : directory_(std::move(directory)) {}
+Result<std::shared_ptr<ssl::context>> make_controller_client_context(const TlsFiles& files) {
+  // The server must be an agent (OpenSSL's client side checks the purpose "SSL server" itself).
+  auto made = make_context(files, ssl::context::tls_client, agent_identity);
+  if (!made) return made.error();
+  auto ctx = std::move(*made);
+  SSL_CTX* native = ctx->native_handle();
+  // "h2" in ALPN's wire format: a length, then the name.
+  constexpr unsigned char offered[] = {2, 'h', '2'};
+  if (SSL_CTX_set_alpn_protos(native, offered, sizeof offered) != 0) return Error{"cannot offer ALPN h2"};
+  SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+  // A controller holds an agent connection per execution in flight, a thousand on a big fleet: OpenSSL's read and
+  // write buffers (about 34 KiB) are freed whenever a connection has nothing buffered.
+  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+  // An agent that closes without close_notify ends the stream like one that sends it (the relay passes it on).
+  SSL_CTX_set_options(native, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  return ctx;
+}
+
+AgentTlsContext::AgentTlsContext(std::filesystem::path directory, TlsSide side)
+    : directory_(std::move(directory)), side_(side) {}
 
 AgentTlsContext::Refreshed AgentTlsContext::refresh() {
   const std::string stamp = files_stamp(directory_);
@@ -111,7 +139,8 @@ AgentTlsContext::Refreshed AgentTlsContext::refresh() {
   if (!info) return fail(std::string(certificate_file) + ": " + info.error().message);
   if (auto usable = verify_key_pair(files->identity, files->ca_certificate_pem, Clock::now()); !usable)
     return fail(usable.error().message);
-  auto context = make_agent_server_context(*files);
+  auto context = side_ == TlsSide::agent_server ? make_agent_server_context(*files)
+                                                : make_controller_client_context(*files);
   if (!context) return fail(context.error().message);
   std::lock_guard lock(mu_);
   context_ = std::move(*context);

@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 namespace jarvis::tls {
 
@@ -88,6 +89,26 @@ std::string refusal_detail(const HandshakeFailure& failure) {
     detail += X509_verify_cert_error_string(failure.verify_result);
   }
   return detail.empty() ? "no error reported" : detail;
+}
+
+std::string certificate_common_name(X509* certificate) {
+  char name[256] = {};
+  const int length = X509_NAME_get_text_by_NID(X509_get_subject_name(certificate), NID_commonName, name, sizeof name);
+  return length > 0 ? std::string(name, static_cast<std::size_t>(length)) : std::string();
+}
+
+std::string describe_certificate(X509* certificate) {
+  std::string text = "CN=" + certificate_common_name(certificate);
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(certificate, NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* entry = sk_GENERAL_NAME_value(names, i);
+    if (entry->type != GEN_DNS) continue;
+    const ASN1_STRING* dns = entry->d.dNSName;
+    text += ", DNS:" + std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns)),
+                                   static_cast<std::size_t>(ASN1_STRING_length(dns)));
+  }
+  GENERAL_NAMES_free(names);
+  return text;
 }
 
 }  // namespace jarvis::tls

@@ -2,8 +2,10 @@
 // and the event the controller would post for what the agent reports.
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
@@ -16,6 +18,7 @@
 #include "support/run_until.hpp"
 #include "support/temporary_directory.hpp"
 #include "tls/certificates.hpp"
+#include "tls/handshake_refusal.hpp"
 #include "tls/identities.hpp"
 #include "tls/tls_directory.hpp"
 
@@ -42,17 +45,18 @@ int listening_port(const std::string& log) {
 
 // The Jarvis PKI in a temporary directory, made with the same code the controller uses: the agent's TLS
 // directory and the controller's, plus one with the agent's certificate (a stolen node key) used as a client.
+// `agent_name` is the DNS name the agent's certificate carries (another one makes an impostor).
 struct TestPki {
   test::TemporaryDirectory dir;
   std::filesystem::path agent_dir = dir.path() / "agent";
   std::filesystem::path controller_dir = dir.path() / "controller";
   std::filesystem::path node_key_dir = dir.path() / "node-key";
 
-  TestPki() {
+  explicit TestPki(std::string_view agent_name = jarvis::tls::agent_identity) {
     const auto now = jarvis::tls::Clock::now();
     auto ca = jarvis::tls::make_certificate_authority("jarvis-ca", 24h, now);
     REQUIRE(ca.ok());
-    auto agent = jarvis::tls::issue_certificate(*ca, jarvis::tls::agent_identity, jarvis::tls::Usage::server, 1h, now);
+    auto agent = jarvis::tls::issue_certificate(*ca, agent_name, jarvis::tls::Usage::server, 1h, now);
     auto controller =
         jarvis::tls::issue_certificate(*ca, jarvis::tls::controller_identity, jarvis::tls::Usage::client, 1h, now);
     REQUIRE(agent.ok());
@@ -70,29 +74,53 @@ struct TestPki {
 // A real agent for node "n1" serving mutual TLS, stopped (by ChildProgram) when the test ends, even on failure.
 struct RealAgent {
   TestPki pki;
-  test::ChildProgram program;
+  std::unique_ptr<test::ChildProgram> program;
+  int port = 0;
   std::string address;
 
-  RealAgent() : program(arguments(pki)) {
-    int port = 0;
-    const bool listening = test::eventually(
-        [&] {
-          port = listening_port(program.standard_output());
-          return port != 0 || program.wait_for_exit(0ms).has_value();
-        },
-        30s);
-    INFO("agent stdout:\n" << program.standard_output() << "\nagent stderr:\n" << program.standard_error());
-    REQUIRE(listening);
-    REQUIRE(port != 0);
+  explicit RealAgent(std::string_view agent_name = jarvis::tls::agent_identity) : pki(agent_name) {
+    start("127.0.0.1:0");
     address = "127.0.0.1:" + std::to_string(port);
   }
 
-  static std::vector<std::string> arguments(const TestPki& pki) {
+  // Stops the agent (SIGTERM) and starts a new one on the same port, state directory and files: a restart.
+  void restart() {
+    program->signal(SIGTERM);
+    REQUIRE(program->wait_for_exit(30s).has_value());
+    program.reset();
+    start(address);
+  }
+
+  void start(const std::string& listen) {
+    program = std::make_unique<test::ChildProgram>(arguments(pki, listen));
+    port = 0;
+    const bool listening = test::eventually(
+        [&] {
+          port = listening_port(program->standard_output());
+          return port != 0 || program->wait_for_exit(0ms).has_value();
+        },
+        30s);
+    INFO("agent stdout:\n" << program->standard_output() << "\nagent stderr:\n" << program->standard_error());
+    REQUIRE(listening);
+    REQUIRE(port != 0);
+  }
+
+  static std::vector<std::string> arguments(const TestPki& pki, const std::string& listen) {
     const char* jarvis = std::getenv("JARVIS_BIN");
     if (jarvis == nullptr) FAIL("JARVIS_BIN is not set; run this test through `meson test`");
-    return {jarvis, "--role=agent", "--listen=127.0.0.1:0", "--host-root=/", "--node-name=n1",
+    return {jarvis, "--role=agent", "--listen=" + listen, "--host-root=/", "--node-name=n1",
             "--tls-dir=" + pki.agent_dir.string(), "--state-dir=" + (pki.dir.path() / "state").string(),
             "--health-probe-bind-address=127.0.0.1:0"};
+  }
+};
+
+// What AgentClient reported as refused TLS handshakes.
+struct Refusals {
+  std::vector<std::pair<std::string, std::string>> seen;  // reason, agent
+  AgentConnector::OnRefused recorder() {
+    return [this](std::string_view reason, std::string_view, std::string_view agent) {
+      seen.emplace_back(std::string(reason), std::string(agent));
+    };
   }
 };
 
@@ -206,20 +234,35 @@ TEST_CASE("a real agent refuses clients without the controller's certificate; th
     CHECK(started.error().code == static_cast<int>(grpc::StatusCode::UNAVAILABLE));
   }
   SECTION("the agents' own certificate (a node's key) used as a client") {
+    Refusals refusals;
     AgentClient client(io.get_executor(), log,
-                       jarvis::tls::TransportSecurity::mutual_tls(agent.pki.node_key_dir.string()));
+                       jarvis::tls::TransportSecurity::mutual_tls(agent.pki.node_key_dir.string()),
+                       AgentClient::default_concurrent_starts, refusals.recorder());
     request.set_execution_id("node-key");
     const auto started = run_call(io, client.start(agent.address, request, 5s));
     REQUIRE_FALSE(started.ok());
     CHECK(started.error().code == static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+    CHECK_THAT(started.error().message,
+               Catch::Matchers::StartsWith("agent " + agent.address + ": Start node-key: UNAVAILABLE: TLS handshake "
+                                           "failed: the agent refused the controller's certificate"));
+    const std::vector<std::pair<std::string, std::string>> expected{
+        {std::string(jarvis::tls::refusal::agent_refused_us), agent.address}};
+    CHECK(refusals.seen == expected);
   }
   SECTION("a controller of another CA, which also refuses the agent") {
     TestPki other;
-    AgentClient client(io.get_executor(), log, other.controller());
+    Refusals refusals;
+    AgentClient client(io.get_executor(), log, other.controller(), AgentClient::default_concurrent_starts,
+                       refusals.recorder());
     request.set_execution_id("other-ca");
     const auto started = run_call(io, client.start(agent.address, request, 5s));
     REQUIRE_FALSE(started.ok());
     CHECK(started.error().code == static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+    CHECK_THAT(started.error().message, Catch::Matchers::Contains("TLS handshake failed: " +
+                                                                           std::string(jarvis::tls::refusal::unknown_ca)));
+    const std::vector<std::pair<std::string, std::string>> expected{
+        {std::string(jarvis::tls::refusal::unknown_ca), agent.address}};
+    CHECK(refusals.seen == expected);
   }
 
   // The right controller gets through, so the refusals above were about identity, and the agent is up.
@@ -233,4 +276,61 @@ TEST_CASE("a real agent refuses clients without the controller's certificate; th
   const auto refused = run_call(io, controller.wait(agent.address, request.execution_id(), 0ms, 10s));
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code == static_cast<int>(grpc::StatusCode::NOT_FOUND));
+}
+
+TEST_CASE("the controller refuses an agent whose certificate does not name the agents' identity",
+          "[agent_client][process][tls]") {
+  RealAgent impostor("not-an-agent");  // issued by the right CA, for server use, under another name
+  asio::io_context io;
+  jarvis::Logger log(jarvis::LogLevel::error, stderr);
+  Refusals refusals;
+  AgentClient client(io.get_executor(), log, impostor.pki.controller(), AgentClient::default_concurrent_starts,
+                     refusals.recorder());
+  const auto marker = impostor.pki.dir.path() / "ran";
+  jarvis::v1::StartRequest request;
+  request.set_execution_id("impostor");
+  request.set_command("touch " + marker.string());
+  request.set_timeout_seconds(30);
+  const auto started = run_call(io, client.start(impostor.address, request, 5s));
+  REQUIRE_FALSE(started.ok());
+  CHECK(started.error().code == static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+  CHECK_THAT(started.error().message, Catch::Matchers::Contains(
+                                          std::string(jarvis::tls::refusal::wrong_identity) + ": ") &&
+                                          Catch::Matchers::Contains("must name jarvis-agent") &&
+                                          Catch::Matchers::Contains("DNS:not-an-agent"));
+  const std::vector<std::pair<std::string, std::string>> expected{
+      {std::string(jarvis::tls::refusal::wrong_identity), impostor.address}};
+  CHECK(refusals.seen == expected);
+  CHECK_FALSE(std::filesystem::exists(marker));
+}
+
+TEST_CASE("after the agent restarts, the next call opens a new connection and gets through",
+          "[agent_client][process][tls]") {
+  RealAgent agent;
+  asio::io_context io;
+  jarvis::Logger log(jarvis::LogLevel::error, stderr);
+  AgentClient client(io.get_executor(), log, agent.pki.controller());
+  jarvis::v1::StartRequest request;
+  request.set_execution_id("before");
+  request.set_command("true");
+  REQUIRE(run_call(io, client.start(agent.address, request, 10s)).ok());
+  CHECK(wait_until_finished(io, client, agent.address, "before").state() == jarvis::v1::STATE_SUCCEEDED);
+  REQUIRE(client.open_channels() == 1);
+
+  // The channel's connection ends with the agent; a channel on a descriptor never reconnects by itself.
+  agent.restart();
+  // The first call may still go out on the old connection, before its end was read: it fails UNAVAILABLE and
+  // marks the channel broken. The next one opens a new connection; without that it would fail the same way
+  // forever. The agent's journal (same state directory) still knows the execution.
+  auto waited = run_call(io, client.wait(agent.address, "before", 0ms, 10s));
+  if (!waited.ok()) {
+    CHECK(waited.error().code == static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+    waited = run_call(io, client.wait(agent.address, "before", 0ms, 10s));
+  }
+  REQUIRE(waited.ok());
+  CHECK(waited->state() == jarvis::v1::STATE_SUCCEEDED);
+  request.set_execution_id("after");
+  REQUIRE(run_call(io, client.start(agent.address, request, 10s)).ok());
+  CHECK(wait_until_finished(io, client, agent.address, "after").state() == jarvis::v1::STATE_SUCCEEDED);
+  CHECK(client.open_channels() == 1);
 }
