@@ -1,13 +1,9 @@
 #include "observability/library_log_sink.hpp"
 
-#include <algorithm>
 #include <atomic>
-#include <cctype>
 
 #include <google/protobuf/stubs/logging.h>
 #include <grpc/support/log.h>
-
-#include "tls/handshake_refusal.hpp"
 
 namespace jarvis::observability {
 
@@ -38,21 +34,10 @@ void from_protobuf(google::protobuf::LogLevel level, const char* file, int line,
   if (auto* sink = installed.load(std::memory_order_acquire)) sink->write("protobuf", ours, file ? file : "", line, message);
 }
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
-bool contains(const std::string& haystack, std::string_view needle) { return haystack.find(needle) != std::string::npos; }
-
 std::string_view base_name(std::string_view path) {
   const auto slash = path.rfind('/');
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
-
-// gRPC's lines about a failed handshake do not name the other side (see the header).
-constexpr std::string_view unknown_peer = "unknown: gRPC 1.51 does not report the address of a failed handshake";
 
 }  // namespace
 
@@ -64,27 +49,6 @@ std::string_view peer_host(std::string_view peer) {
   const auto colon = peer.rfind(':');
   if (colon == std::string_view::npos || peer.find(':') != colon) return peer;  // no port, or a bare IPv6 address
   return peer.substr(0, colon);
-}
-
-// One of tls::refusal's reasons (the same set the agent's TLS front reports), guessed from gRPC's text.
-std::string handshake_refusal_reason(std::string_view grpc_text) {
-  const std::string t = lower(grpc_text);
-  const bool handshake = contains(t, "handshake failed") || contains(t, "custom verification check failed") ||
-                         contains(t, "does not name");
-  if (!handshake) return {};
-  if (contains(t, "http request") || contains(t, "wrong version number") || contains(t, "unknown protocol") ||
-      contains(t, "packet length too long") || contains(t, "record layer failure") || contains(t, "http_request"))
-    return std::string(tls::refusal::plaintext);
-  if (contains(t, "peer did not return a certificate") || contains(t, "no certificate"))
-    return std::string(tls::refusal::no_certificate);
-  if (contains(t, "does not name")) return std::string(tls::refusal::wrong_identity);
-  if (contains(t, "unsupported certificate purpose") || contains(t, "unsuitable certificate purpose"))
-    return std::string(tls::refusal::wrong_purpose);
-  if (contains(t, "certificate verify failed") || contains(t, "unknown ca") || contains(t, "self-signed") ||
-      contains(t, "self signed") || contains(t, "unable to get") || contains(t, "verify"))
-    return std::string(tls::refusal::unknown_ca);
-  if (contains(t, "expired")) return std::string(tls::refusal::expired);
-  return std::string(tls::refusal::other);
 }
 
 LibraryLogSink::LibraryLogSink(Logger& log, std::string refusal_msg, OnRefused on_refused)
@@ -120,7 +84,7 @@ void LibraryLogSink::refused(std::string_view reason, std::string_view detail, s
   if (!admitted.write) return;
   log_.warn(refusal_msg_, {{"reason", reason},
                            {"detail", detail},
-                           {"peer", peer.empty() ? unknown_peer : peer},
+                           {"peer", peer.empty() ? std::string_view("unknown") : peer},
                            {"source", source},
                            {"location", location},
                            {"suppressed", admitted.suppressed}});
@@ -129,10 +93,6 @@ void LibraryLogSink::refused(std::string_view reason, std::string_view detail, s
 void LibraryLogSink::write(std::string_view source, LogLevel severity, std::string_view file, int line,
                            std::string_view text) {
   const std::string location = std::string(base_name(file)) + ":" + std::to_string(line);
-  if (const std::string reason = handshake_refusal_reason(text); !reason.empty()) {
-    refused(reason, text, {}, source, location);
-    return;
-  }
   if (!log_.enabled(severity)) return;
   const auto admitted = per_location_.admit(location);
   if (!admitted.write) return;

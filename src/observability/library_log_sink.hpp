@@ -9,13 +9,13 @@
 // "location":"file.cc:line"}, rate-limited per location (a line repeated in a loop cannot flood the log:
 // at most 20 per minute each, the next one written says how many were suppressed).
 //
-// A refused TLS connection gets one audit line instead: warn, msg `refusal_msg`, the reason, a detail, the
+// A refused TLS connection gets one audit line (refused()): warn, msg `refusal_msg`, the reason, a detail, the
 // peer, the source; reported to `on_refused` (metrics) and rate-limited per peer address and reason (10 per
 // minute each; at most 1024 addresses remembered, beyond them one shared budget), so one client cannot flood
-// the log and one noisy client cannot hide another. The agent terminates its TLS itself (agent/tls_front.hpp)
-// and reports its refusals with the client's address. On the controller, gRPC's own lines about a failed
-// handshake with an agent are classified from their text (handshake_refusal_reason); gRPC 1.51 does not give
-// the address there, the line's `peer` says so and the limit is per reason.
+// the log and one noisy client cannot hide another. Both roles terminate their TLS themselves, the agent for
+// the connections it accepts (agent/tls_front.hpp), the controller for those it opens to agents
+// (controller/agent_connector.hpp), and report each refusal with the other side's address; gRPC itself only
+// ever sees plaintext.
 //
 // gRPC's and protobuf's C-style hooks take no user data, so the sink installed is reachable through one
 // process-wide pointer: the only global of the program, set by the constructor and cleared by the
@@ -31,9 +31,6 @@
 #include "common/log_rate_limiter.hpp"
 
 namespace jarvis::observability {
-
-// Why a TLS handshake failed, from gRPC's/OpenSSL's text; empty when the line is not a handshake failure.
-std::string handshake_refusal_reason(std::string_view grpc_text);
 
 // The address part of a peer "host:port" or "[v6]:port" (the rate limit's key: a client's port changes).
 std::string_view peer_host(std::string_view peer);
@@ -51,8 +48,8 @@ class LibraryLogSink {
   // The role sets what it counts refusals with once its metrics exist.
   void set_on_refused(OnRefused on_refused);
 
-  // A refused TLS connection known outside gRPC's lines (the agent's TLS front), from `peer` (host:port; empty
-  // when unknown): the same audit line and count as a handshake failure gRPC reports.
+  // A refused TLS connection (the agent's TLS front, the controller's agent connector), with `peer`
+  // (host:port; empty when unknown): one audit line, counted.
   void refused(std::string_view reason, std::string_view detail, std::string_view peer, std::string_view source,
                std::string_view location = {});
 

@@ -1,7 +1,5 @@
 #include "tls/grpc_credentials.hpp"
 
-#include <filesystem>
-
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
@@ -40,10 +38,6 @@ class IdentityVerifier final : public exp::ExternalCertificateVerifier {
   std::string identity_;
 };
 
-std::string in_directory(const TransportSecurity& security, std::string_view name) {
-  return (std::filesystem::path(security.directory) / name).string();
-}
-
 std::shared_ptr<exp::FileWatcherCertificateProvider> provider(const std::string& key_path,
                                                               const std::string& certificate_path,
                                                               const std::string& ca_path, unsigned refresh) {
@@ -66,13 +60,6 @@ std::shared_ptr<grpc::ChannelCredentials> client_credentials(const std::string& 
   options.set_check_call_host(false);
   options.set_certificate_verifier(exp::ExternalCertificateVerifier::Create<IdentityVerifier>(server_identity));
   return exp::TlsCredentials(options);
-}
-
-std::shared_ptr<grpc::ChannelCredentials> controller_channel_credentials(const TransportSecurity& security) {
-  if (security.insecure) return grpc::InsecureChannelCredentials();
-  return client_credentials(in_directory(security, ca_file), in_directory(security, certificate_file),
-                            in_directory(security, private_key_file), std::string(agent_identity),
-                            security.refresh_interval_seconds);
 }
 
 void add_agent_channel_arguments(grpc::ChannelArguments& arguments) {

@@ -1,10 +1,9 @@
-// gRPC transport security of the controller (and test clients) towards the agents: mutual TLS over the files of
-// a TLS directory (tls_directory.hpp), re-read every `refresh_interval` so renewed certificates are used for
-// new connections without a restart. The client checks that the agent's certificate chains to the Jarvis CA
-// in ca.crt and names the agents' identity (identities.hpp); anything else fails the handshake, before any
-// request is sent. The agent's side is not gRPC's TLS: the agent terminates TLS itself (agent/tls_front.hpp,
-// agent_tls_context.hpp) with the same rule for the controller's certificate. Plaintext only when `insecure`
-// is set, which the roles ask for explicitly.
+// Transport security towards the agents: mutual TLS over the files of a TLS directory (tls_directory.hpp),
+// re-read every `refresh_interval` so renewed certificates are used for new connections without a restart, or
+// plaintext only when `insecure` is set, which the roles ask for explicitly. Neither role uses gRPC's TLS: the
+// agent terminates TLS itself (agent/tls_front.hpp), the controller opens its own (controller/agent_connector.hpp),
+// both on agent_tls_context.hpp. The gRPC credentials here are for the test tools (jarvis-agentctl): the same
+// rule, the agent's certificate must chain to the Jarvis CA in ca.crt and name the agents' identity.
 #pragma once
 
 #include <memory>
@@ -33,9 +32,6 @@ struct TransportSecurity {
     return t;
   }
 };
-
-// The controller's side: presents its certificate and requires the agent's identity from the server.
-std::shared_ptr<grpc::ChannelCredentials> controller_channel_credentials(const TransportSecurity& security);
 
 // A client with explicit files (test tools): `certificate_path`/`key_path` may be empty (no client
 // certificate). The server must chain to `ca_path` and name `server_identity`.
