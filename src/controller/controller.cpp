@@ -88,7 +88,7 @@ void add_flags(CLI::App& app, ControllerOptions& o) {
       ->check(CLI::Range(1, 1000));
   app.add_option("--max-concurrent-starts", o.max_concurrent_starts,
                  "controller: Start calls to agents in flight at once; the others wait their turn (each open "
-                 "agent connection costs about 150 KiB)")
+                 "agent connection costs about 25 KiB)")
       ->group(g)
       ->capture_default_str()
       ->check(CLI::Range(1, 10000));
@@ -437,8 +437,8 @@ asio::awaitable<void> report_standby_synced(Controller& c) {
 
 // Waits for SIGTERM/SIGINT, then stops in order: no more keys handed out, trackers and cancels stopped
 // (executions keep running on the agents; the next controller collects them), background loops cancelled,
-// the reconciles in flight let finish their status and event writes. If something in flight does not notice
-// within shutdown_deadline, the io_context is stopped. Then a leader hands the Lease over (holder cleared), so
+// the reconciles in flight let finish their status writes, the events handed over posted. If something in
+// flight does not notice within shutdown_deadline, the io_context is stopped. Then a leader hands the Lease over (holder cleared), so
 // a standby takes it at its next retry instead of after the lease duration.
 asio::awaitable<void> stop_on_signal(asio::io_context& io, asio::signal_set& signals, Controller& c, Tasks& tasks,
                                      std::vector<std::unique_ptr<asio::cancellation_signal>>& stops,
@@ -451,12 +451,24 @@ asio::awaitable<void> stop_on_signal(asio::io_context& io, asio::signal_set& sig
   for (auto& s : stops) s->emit(asio::cancellation_type::terminal);
   // A standby has nothing to hand over; a leader keeps renewing while its last writes finish.
   if (c.elector && !c.elector->leading()) stop_elector.emit(asio::cancellation_type::terminal);
+  const auto give_up_at = std::chrono::steady_clock::now() + shutdown_deadline;
   bool finished = tasks.running == 0;
   if (!finished) {
-    tasks.all_stopped.expires_after(shutdown_deadline);
+    tasks.all_stopped.expires_at(give_up_at);
     auto [timed_out] = co_await tasks.all_stopped.async_wait(use_tuple);
     finished = static_cast<bool>(timed_out);  // cancelled by the last task to end
     if (!finished) c.log.warn("shutdown took too long; stopping now", {{"tasks_running", tasks.running}});
+  }
+  // The events of results already in the status go out while this process still leads (the fence would
+  // refuse them after the hand-over, and a successor does not post them again).
+  while (finished && c.reconciler.pending_events() > 0) {
+    if (std::chrono::steady_clock::now() >= give_up_at) {
+      c.log.warn("shutdown took too long; events not posted", {{"events", c.reconciler.pending_events()}});
+      finished = false;
+      break;
+    }
+    const bool slept = co_await sleep_for(std::chrono::milliseconds(20));
+    if (!slept) break;
   }
   // The agent connections' relays would keep the loop running.
   c.agents.close_all();

@@ -1,6 +1,5 @@
 #include "controller/reconciler.hpp"
 
-#include "common/concurrently.hpp"
 #include "common/json.hpp"
 #include "common/limits.hpp"
 #include "kube/object.hpp"
@@ -38,6 +37,7 @@ Reconciler::Reconciler(asio::any_io_executor executor, CommandApi& api, AgentApi
       trackers_(executor, agents, options.tracker, log, [this](const std::string& key) { on_result(key); },
                 options.metrics),
       canceller_(executor, agents, options.cancel, log),
+      events_(executor, api, options.event_concurrency, log),
       requeue_(std::move(requeue)) {}
 
 asio::awaitable<ReconcileResult> Reconciler::reconcile(const std::string& key) {
@@ -139,8 +139,8 @@ asio::awaitable<ReconcileResult> Reconciler::carry_out(const std::string& key, c
       trackers_.start(meta.generation, std::move(run));
     }
   }
-  co_await for_each_concurrently(p.events, options_.event_concurrency,
-                                 [&](const EventSpec& event) { return post_event(key, meta, event); });
+  // Their results are in the status now; the next reconcile of this Command does not wait for them.
+  events_.post(key, meta, std::move(p.events));
   if (p.status && p.status->finished() && !p.dispatching) {
     log_.info("command finished", {{"command", key}, {"generation", meta.generation},
                                    {"phase", to_string(*p.status->phase)}, {"succeeded", p.status->succeeded},
@@ -162,14 +162,6 @@ asio::awaitable<ReconcileResult> Reconciler::expire(const std::string& key, cons
     co_return on_write_failure(removed.error(), "delete the Command after ttlSecondsAfterFinished", key, log_);
   log_.info("command deleted: ttlSecondsAfterFinished passed", {{"command", key}, {"uid", meta.uid}});
   co_return ReconcileResult::done();
-}
-
-asio::awaitable<void> Reconciler::post_event(const std::string& key, const CommandMeta& meta,
-                                             const EventSpec& event) {
-  if (auto posted = co_await api_.post_event(meta, event); !posted) {
-    log_.warn("could not record event", {{"command", key}, {"reason", event.reason},
-                                         {"error", posted.error().message}});
-  }
 }
 
 std::chrono::steady_clock::duration Reconciler::spacing(const CommandStatus& status) const {

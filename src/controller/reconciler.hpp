@@ -1,6 +1,6 @@
 // Reconcile: one Command key in, one ReconcileResult out, level-based. A thin loop over
-//   plan (plan.hpp: what to do, no I/O) -> write (CommandApi: status, finalizer, events) -> track
-//   (TrackerSet: follow executions on agents; Canceller: stop superseded ones).
+//   plan (plan.hpp: what to do, no I/O) -> write (CommandApi: status, finalizer) -> track (TrackerSet: follow
+//   executions on agents; Canceller: stop superseded ones) -> hand the events over (EventPoster).
 // The order of a plan's steps, status write first, is what keeps every execution exactly once (plan.hpp).
 #pragma once
 
@@ -19,6 +19,7 @@
 #include "controller/command_api.hpp"
 #include "controller/controller_metrics.hpp"
 #include "controller/error_policy.hpp"
+#include "controller/event_poster.hpp"
 #include "controller/plan.hpp"
 #include "controller/tracker_set.hpp"
 #include "kube/object.hpp"
@@ -27,8 +28,8 @@ namespace jarvis::controller {
 
 struct ReconcilerOptions {
   std::uint64_t max_output_bytes = 64 * 1024;  // asked of agents; events show up to 16 KiB of it
-  // Events of one reconcile posted at once (each after its result is in status). Matches the event client's
-  // kept-open connections.
+  // Events posted at once, across all Commands (each after its result is in status; event_poster.hpp). Matches
+  // the event client's kept-open connections.
   std::size_t event_concurrency = 16;
   // Every status write rewrites the whole object (about 200 bytes per node), so on a big fleet results are
   // gathered: a write that only records results waits until this long per targeted node has passed since
@@ -62,6 +63,8 @@ class Reconciler {
   void stop();
   std::size_t active_trackers() const { return trackers_.size(); }
   std::size_t pending_cancels() const { return canceller_.pending(); }
+  // Events handed over and not yet posted (they go out after the reconcile that wrote their results ended).
+  std::size_t pending_events() const { return events_.pending(); }
 
  private:
   boost::asio::awaitable<ReconcileResult> carry_out(const std::string& key, const kube::Object& object, Plan plan);
@@ -73,7 +76,6 @@ class Reconciler {
   std::chrono::steady_clock::duration spacing_left(const std::string& key) const;
   // ttlSecondsAfterFinished has passed (as the cache says): re-read, check again, delete by uid.
   boost::asio::awaitable<ReconcileResult> expire(const std::string& key, const CommandMeta& meta);
-  boost::asio::awaitable<void> post_event(const std::string& key, const CommandMeta& meta, const EventSpec& event);
   void forget(const std::string& key);
 
   CommandApi& api_;
@@ -83,6 +85,7 @@ class Reconciler {
   Logger& log_;
   TrackerSet trackers_;
   Canceller canceller_;
+  EventPoster events_;
   struct LastWrite {
     std::chrono::steady_clock::time_point at;
     std::chrono::steady_clock::duration spacing;  // until the next write that only records results

@@ -6,13 +6,11 @@
 #include <cstdint>
 #include <cstring>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
 #include <openssl/err.h>
 
 #include "common/coro.hpp"
+#include "tls/two_way_relay.hpp"
 
 namespace jarvis::tls {
 
@@ -144,11 +142,11 @@ asio::awaitable<std::optional<TlsClientStream::HandshakeFailure>> TlsClientStrea
   }
 }
 
-asio::awaitable<TlsClientStream::Ended> TlsClientStream::server_to_local(LocalSocket& local,
+asio::awaitable<RelayEnd> TlsClientStream::server_to_local(LocalSocket& local,
                                                                          const OnRefused& refused) {
   std::unique_ptr<unsigned char[]> buffer;
   for (;;) {
-    if (closed_) co_return Ended::failed;
+    if (closed_) co_return RelayEnd::failed;
     if (!buffer) buffer = std::make_unique_for_overwrite<unsigned char[]>(chunk);
     ERR_clear_error();
     const int read = SSL_read(ssl_, buffer.get(), chunk);
@@ -156,7 +154,7 @@ asio::awaitable<TlsClientStream::Ended> TlsClientStream::server_to_local(LocalSo
       received_data_ = true;
       auto [ec, written] =
           co_await asio::async_write(local, asio::buffer(buffer.get(), static_cast<std::size_t>(read)), use_tuple);
-      if (ec) co_return Ended::failed;
+      if (ec) co_return RelayEnd::failed;
       continue;
     }
     const int saved_errno = errno;
@@ -164,7 +162,7 @@ asio::awaitable<TlsClientStream::Ended> TlsClientStream::server_to_local(LocalSo
     if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
       buffer.reset();  // nothing to move: hold no buffer while waiting
       const bool ready = co_await wait_for(error);
-      if (!ready) co_return Ended::failed;
+      if (!ready) co_return RelayEnd::failed;
       continue;
     }
     if (error == SSL_ERROR_SSL && !received_data_ && refused)
@@ -173,9 +171,9 @@ asio::awaitable<TlsClientStream::Ended> TlsClientStream::server_to_local(LocalSo
     if (error == SSL_ERROR_ZERO_RETURN || (error == SSL_ERROR_SYSCALL && saved_errno == 0)) {
       boost::system::error_code ignored;
       local.shutdown(LocalSocket::shutdown_send, ignored);
-      co_return Ended::end_of_stream;
+      co_return RelayEnd::end_of_stream;
     }
-    co_return Ended::failed;
+    co_return RelayEnd::failed;
   }
 }
 
@@ -188,22 +186,22 @@ void TlsClientStream::send_close_notify() {
   socket_.shutdown(Socket::shutdown_send, ignored);
 }
 
-asio::awaitable<TlsClientStream::Ended> TlsClientStream::local_to_server(LocalSocket& local) {
+asio::awaitable<RelayEnd> TlsClientStream::local_to_server(LocalSocket& local) {
   for (;;) {
     auto [wait_ec] = co_await local.async_wait(LocalSocket::wait_read, use_tuple);
-    if (wait_ec || closed_) co_return Ended::failed;
+    if (wait_ec || closed_) co_return RelayEnd::failed;
     auto buffer = std::make_unique_for_overwrite<unsigned char[]>(chunk);
     boost::system::error_code ec;
     const std::size_t read = local.read_some(asio::buffer(buffer.get(), chunk), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
     if (ec == asio::error::eof) {
       send_close_notify();
-      co_return Ended::end_of_stream;
+      co_return RelayEnd::end_of_stream;
     }
-    if (ec) co_return Ended::failed;
+    if (ec) co_return RelayEnd::failed;
     std::size_t sent = 0;
     while (sent < read) {
-      if (closed_) co_return Ended::failed;
+      if (closed_) co_return RelayEnd::failed;
       ERR_clear_error();
       // Repeated after a WANT_* with the same bytes, as OpenSSL requires.
       const int wrote = SSL_write(ssl_, buffer.get() + sent, static_cast<int>(read - sent));
@@ -213,48 +211,23 @@ asio::awaitable<TlsClientStream::Ended> TlsClientStream::local_to_server(LocalSo
       }
       const int error = SSL_get_error(ssl_, wrote);
       ERR_clear_error();
-      if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) co_return Ended::failed;
+      if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) co_return RelayEnd::failed;
       const bool ready = co_await wait_for(error);
-      if (!ready) co_return Ended::failed;
+      if (!ready) co_return RelayEnd::failed;
     }
   }
 }
 
 asio::awaitable<void> TlsClientStream::relay(LocalSocket& local, std::chrono::steady_clock::duration linger,
                                              OnRefused refused) {
-  auto executor = co_await asio::this_coro::executor;
   boost::system::error_code ignored;
   local.non_blocking(true, ignored);
-  const auto close_both = [&] {
-    close();
-    local.close(ignored);
-  };
-  int ended = 0;
-  bool failed = false;
-  // Woken (cancelled) each time a direction ends; also the linger's deadline.
-  asio::steady_timer wake(executor, asio::steady_timer::time_point::max());
-  const auto on_end = [&](std::exception_ptr failure, Ended how) {
-    ++ended;
-    if (failure || how == Ended::failed) failed = true;
-    wake.cancel();
-  };
-  asio::co_spawn(executor, server_to_local(local, refused), on_end);
-  asio::co_spawn(executor, local_to_server(local), on_end);
-  bool lingering = false;
-  while (ended < 2) {
-    if (failed) {
-      close_both();
-    } else if (ended == 1 && !lingering) {
-      lingering = true;
-      wake.expires_after(linger);
-    }
-    auto [ec] = co_await wake.async_wait(use_tuple);
-    if (!ec) {  // the linger ran out: the direction still open ends with an error
-      close_both();
-      wake.expires_at(asio::steady_timer::time_point::max());
-    }
-  }
-  close_both();
+  co_await relay_both_ways(server_to_local(local, refused), local_to_server(local),
+                           [&] {
+                             close();
+                             local.close(ignored);
+                           },
+                           linger);
 }
 
 }  // namespace jarvis::tls

@@ -27,6 +27,7 @@
 
 #include "common/result.hpp"
 #include "tls/handshake_refusal.hpp"
+#include "tls/two_way_relay.hpp"
 
 namespace jarvis::tls {
 
@@ -70,13 +71,12 @@ class TlsClientStream {
   void close();
 
  private:
-  enum class Ended { end_of_stream, failed };
   TlsClientStream(Socket socket, std::shared_ptr<boost::asio::ssl::context> context, SSL* ssl);
   // Waits until the socket is ready for what OpenSSL asked (SSL_ERROR_WANT_READ/WRITE); false when it failed or
   // the stream was closed.
   boost::asio::awaitable<bool> wait_for(int ssl_error);
-  boost::asio::awaitable<Ended> server_to_local(LocalSocket& local, const OnRefused& refused);
-  boost::asio::awaitable<Ended> local_to_server(LocalSocket& local);
+  boost::asio::awaitable<RelayEnd> server_to_local(LocalSocket& local, const OnRefused& refused);
+  boost::asio::awaitable<RelayEnd> local_to_server(LocalSocket& local);
   void send_close_notify();
   static int on_verify(int preverified, X509_STORE_CTX* context);
 
