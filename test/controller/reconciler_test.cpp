@@ -43,6 +43,7 @@ class ScriptedApi final : public CommandApi {
   int resource_version = 1;
   std::vector<CommandStatus> statuses;          // every accepted status write
   std::vector<EventSpec> events;
+  bool hold_events = false;
   int conflicts = 0;
   std::optional<int> fail_next_status_with;    // an HTTP status to answer the next status write with
   std::string spec_extra;                      // more spec fields for store(), e.g. R"(,"ttlSecondsAfterFinished":3)"
@@ -123,6 +124,11 @@ class ScriptedApi final : public CommandApi {
   }
 
   asio::awaitable<Status> post_event(const CommandMeta&, const EventSpec& event) override {
+    // A slow event client (its own rate limit): posts wait while the test holds them.
+    while (hold_events) {
+      const bool slept = co_await sleep_for(std::chrono::milliseconds(1));
+      if (!slept) co_return Error{"cancelled"};
+    }
     events.push_back(event);
     journal_.push_back("event " + event.reason);
     co_return Ok{};
@@ -646,4 +652,38 @@ TEST_CASE("a finished Command is deleted ttlSecondsAfterFinished after completio
     CHECK(f.api.deleted_uids.empty());
     CHECK(count(f.journal, "read") == 0);
   }
+}
+
+TEST_CASE("a batch's events never hold up the next status write of the same Command") {
+  Fixture f;
+  Controller c(f.io, f.api, f.agents, f.cluster);
+  f.api.store(1, "echo hi");
+  c.cache = f.api.snapshot();
+  CHECK(c.reconcile() == ReconcileResult::done());  // dispatch
+  f.api.hold_events = true;
+
+  c.cache = f.api.snapshot();
+  f.agents.finish(id_of(1, "n1"), 0, "first");
+  run_until(f.io, [&] { return c.requeued.size() >= 1; });
+  CHECK(c.reconcile() == ReconcileResult::done());  // n1's result written; its event handed over, still held
+  CHECK(f.api.statuses.back().succeeded == 1);
+  CHECK(count(f.journal, "event cmd-") == 0);
+  CHECK(c.reconciler.pending_events() == 1);
+
+  c.cache = f.api.snapshot();
+  for (const char* n : {"n2", "n3"}) f.agents.finish(id_of(1, n), 0, "later");
+  run_until(f.io, [&] { return c.requeued.size() >= 3; });
+  CHECK(c.reconcile() == ReconcileResult::done());  // written while n1's event is still held
+  CHECK(f.api.statuses.back().phase == Phase::succeeded);
+  CHECK(f.api.statuses.back().succeeded == 3);
+  CHECK(count(f.journal, "event cmd-") == 0);
+  CHECK(c.reconciler.pending_events() >= 3);
+
+  // Released, every event goes out once, each after the status write with its result.
+  f.api.hold_events = false;
+  run_until(f.io, [&] { return c.reconciler.pending_events() == 0; });
+  CHECK(count(f.journal, "event cmd-n1") == 1);
+  CHECK(count(f.journal, "event cmd-n2") == 1);
+  CHECK(count(f.journal, "event cmd-n3") == 1);
+  CHECK(index_of(f.journal, "status Succeeded") < index_of(f.journal, "event cmd-n1"));
 }
