@@ -315,7 +315,8 @@ asio::awaitable<bool> TlsFront::handshake(Connection& connection) {
 
   connection.tls.set_verify_callback([&connection](bool preverified, ssl::verify_context& context) {
     if (connection.client_certificate.empty()) {
-      if (X509* leaf = X509_STORE_CTX_get0_cert(context.native_handle())) connection.client_certificate = tls::describe_certificate(leaf);
+      if (X509* leaf = X509_STORE_CTX_get0_cert(context.native_handle()))
+        connection.client_certificate = tls::describe_certificate(leaf);
     }
     return preverified;
   });

@@ -10,13 +10,13 @@
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "common/coro.hpp"
 
@@ -133,7 +133,9 @@ namespace {
 template <typename Channel>
 class CallInFlight {
  public:
-  explicit CallInFlight(std::shared_ptr<Channel> channel) : channel_(std::move(channel)) { ++channel_->calls_in_flight; }
+  explicit CallInFlight(std::shared_ptr<Channel> channel) : channel_(std::move(channel)) {
+    ++channel_->calls_in_flight;
+  }
   CallInFlight(const CallInFlight&) = delete;
   CallInFlight& operator=(const CallInFlight&) = delete;
   ~CallInFlight() {
@@ -234,8 +236,8 @@ asio::awaitable<Result<Execution>> AgentClient::unary(std::string_view rpc, std:
     // The connection under an fd channel never comes back: the next call opens a new one.
     channel->broken = true;
     // gRPC saw the connection close; the relay saw why.
-    if (!channel->connection->refusal.empty())
-      co_return call_error(rpc, address, call->request.execution_id(), status.error_code(), channel->connection->refusal);
+    if (const std::string& refusal = channel->connection->refusal; !refusal.empty())
+      co_return call_error(rpc, address, call->request.execution_id(), status.error_code(), refusal);
   }
   co_return call_error(rpc, address, call->request.execution_id(), status.error_code(), status.error_message());
 }

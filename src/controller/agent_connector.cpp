@@ -142,7 +142,8 @@ asio::awaitable<Result<AgentConnector::Connection>> AgentConnector::connect(std:
     ~StopDeadline() { attempt.deadline.cancel(); }
   } stop_deadline{*attempt};
   const auto timed_out = [&](std::string_view what) {
-    return Error{std::string(what) + " took longer than " + std::to_string(deadline.count()) + " ms", deadline_exceeded};
+    return Error{std::string(what) + " took longer than " + std::to_string(deadline.count()) + " ms",
+                 deadline_exceeded};
   };
 
   std::vector<tcp::endpoint> endpoints;
@@ -197,18 +198,20 @@ asio::awaitable<Result<AgentConnector::Connection>> AgentConnector::connect(std:
   // gRPC owns pair[0] from here.
   Connection connection{grpc::CreateCustomInsecureChannelFromFd(address, pair[0], channel_args), link->state};
   // The handler holds the map, not the connector: a relay may end after the connector is gone.
-  asio::co_spawn(executor_, relay(link, log_, on_refused_), [links = links_, link, &log = log_](std::exception_ptr failure) {
+  auto on_end = [links = links_, link, &log = log_](std::exception_ptr failure) {
     link->state->ended = true;
     links->erase(link->id);
     link->close();
     if (failure && !stopped_by_cancellation(failure))
       log.error("relaying an agent connection failed inside the controller",
                 {{"agent", link->agent}, {"error", jarvis::describe(failure)}});
-  });
+  };
+  asio::co_spawn(executor_, relay(link, log_, on_refused_), std::move(on_end));
   co_return connection;
 }
 
-std::string AgentConnector::refused(const OnRefused& on_refused, const tls::TlsClientStream::HandshakeFailure& failure,
+std::string AgentConnector::refused(const OnRefused& on_refused,
+                                    const tls::TlsClientStream::HandshakeFailure& failure,
                                     const tls::TlsClientStream& stream, std::string_view agent) {
   std::string_view reason = tls::refusal_reason(failure.tls);
   if (reason == tls::refusal::client_refused_us) reason = tls::refusal::agent_refused_us;

@@ -438,8 +438,8 @@ asio::awaitable<void> report_standby_synced(Controller& c) {
 // Waits for SIGTERM/SIGINT, then stops in order: no more keys handed out, trackers and cancels stopped
 // (executions keep running on the agents; the next controller collects them), background loops cancelled,
 // the reconciles in flight let finish their status writes, the events handed over posted. If something in
-// flight does not notice within shutdown_deadline, the io_context is stopped. Then a leader hands the Lease over (holder cleared), so
-// a standby takes it at its next retry instead of after the lease duration.
+// flight does not notice within shutdown_deadline, the io_context is stopped. Then a leader hands the Lease
+// over (holder cleared), so a standby takes it at its next retry instead of after the lease duration.
 asio::awaitable<void> stop_on_signal(asio::io_context& io, asio::signal_set& signals, Controller& c, Tasks& tasks,
                                      std::vector<std::unique_ptr<asio::cancellation_signal>>& stops,
                                      asio::cancellation_signal& stop_elector) {

@@ -38,7 +38,8 @@ class TlsClientStream {
 
   // A connected socket, the context (kept alive by the stream) and the name sent as SNI. Fails only when OpenSSL
   // cannot make the connection's object.
-  static Result<std::unique_ptr<TlsClientStream>> make(Socket socket, std::shared_ptr<boost::asio::ssl::context> context,
+  static Result<std::unique_ptr<TlsClientStream>> make(Socket socket,
+                                                       std::shared_ptr<boost::asio::ssl::context> context,
                                                        std::string_view server_name);
   ~TlsClientStream();
   TlsClientStream(const TlsClientStream&) = delete;

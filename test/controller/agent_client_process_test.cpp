@@ -258,8 +258,8 @@ TEST_CASE("a real agent refuses clients without the controller's certificate; th
     const auto started = run_call(io, client.start(agent.address, request, 5s));
     REQUIRE_FALSE(started.ok());
     CHECK(started.error().code == static_cast<int>(grpc::StatusCode::UNAVAILABLE));
-    CHECK_THAT(started.error().message, Catch::Matchers::Contains("TLS handshake failed: " +
-                                                                           std::string(jarvis::tls::refusal::unknown_ca)));
+    CHECK_THAT(started.error().message,
+               Catch::Matchers::Contains("TLS handshake failed: " + std::string(jarvis::tls::refusal::unknown_ca)));
     const std::vector<std::pair<std::string, std::string>> expected{
         {std::string(jarvis::tls::refusal::unknown_ca), agent.address}};
     CHECK(refusals.seen == expected);
