@@ -516,8 +516,8 @@ int run(const ControllerOptions& o, Logger& log, observability::LibraryLogSink& 
   metrics.set_leader(leader_lease_name, false);  // until it leads (at once without --leader-elect)
   library_log.set_on_refused(
       [&metrics](std::string_view reason) { metrics.tls_handshake_failures.with({reason}).inc(); });
-  // The controller terminates its agent TLS itself (agent_connector.hpp): a failed handshake is reported with
-  // the agent's address, as the same audit line and metric as one gRPC reports.
+  // The controller terminates its agent TLS itself (agent_connector.hpp): a failed handshake with an agent is
+  // one audit line naming the agent, and counted in jarvis_tls_handshake_failures_total.
   Controller c(io, o, std::move(*config), metrics, log,
                [&library_log](std::string_view reason, std::string_view detail, std::string_view agent) {
                  library_log.refused(reason, detail, agent, "openssl");
