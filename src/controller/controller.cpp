@@ -165,7 +165,7 @@ constexpr auto shutdown_deadline = std::chrono::seconds(10);
 // An agent channel with no call for this long is closed (AgentClient::close_idle_channels): the calls of one
 // execution (Start, then Wait after Wait) follow each other closely and share it; a finished one's channel goes
 // soon, so the controller's memory follows the executions in flight, not the fleet. The next Command to that
-// node reconnects (a TLS handshake, about a millisecond of CPU).
+// node reconnects (a TLS handshake: about 0.4 ms of public-key CPU on each side, by `openssl speed`).
 constexpr auto idle_agent_channel = std::chrono::milliseconds(250);
 // How often idle channels are looked for. In milliseconds: seconds(1) / 4 is 0 s, a busy loop.
 constexpr auto idle_agent_channel_sweep = idle_agent_channel / 5;
