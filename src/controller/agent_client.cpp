@@ -116,13 +116,13 @@ std::string_view grpc_code_name(int code) {
 struct AgentClient::Channel {
   std::shared_ptr<jarvis::v1::Agent::Stub> stub;  // set once connected
   std::shared_ptr<const AgentConnector::ConnectionState> connection;  // set once connected
-  bool connecting = true;
   std::optional<Error> failed;                    // the connection attempt failed
   bool broken = false;                            // a call on it ended UNAVAILABLE
   std::vector<asio::steady_timer*> waiting;       // calls waiting for the attempt; woken when it ends
   unsigned calls_in_flight = 0;
   std::chrono::steady_clock::time_point idle_since = std::chrono::steady_clock::now();
 
+  bool connecting() const { return !stub && !failed; }
   bool usable() const { return !failed && !broken && !(connection && connection->ended); }
 };
 
@@ -178,7 +178,6 @@ Result<std::shared_ptr<AgentClient::Channel>> AgentClient::channel_for(const std
 asio::awaitable<void> AgentClient::connect(std::string address, std::shared_ptr<Channel> channel,
                                            std::chrono::milliseconds deadline) {
   auto connection = co_await connector_.connect(address, deadline);
-  channel->connecting = false;
   if (connection) {
     channel->stub = std::make_shared<jarvis::v1::Agent::Stub>(connection->channel);
     channel->connection = std::move(connection->state);
@@ -208,12 +207,12 @@ asio::awaitable<Result<Execution>> AgentClient::unary(std::string_view rpc, std:
   }
   std::shared_ptr<Channel> channel = std::move(*found);
   const CallInFlight in_flight(channel);
-  if (channel->connecting) {
+  if (channel->connecting()) {
     asio::steady_timer waiter(executor_, deadline);
     channel->waiting.push_back(&waiter);
     auto [ec] = co_await waiter.async_wait(use_tuple);
     std::erase(channel->waiting, &waiter);
-    if (channel->connecting) {
+    if (channel->connecting()) {
       if (!ec) {
         co_return call_error(rpc, address, request.execution_id(), grpc::StatusCode::DEADLINE_EXCEEDED,
                              "the connection to the agent took longer than the call's deadline");
@@ -253,7 +252,7 @@ std::size_t AgentClient::close_channels_idle_for(std::chrono::steady_clock::dura
   const auto now = std::chrono::steady_clock::now();
   return std::erase_if(channels_, [&](const auto& entry) {
     const Channel& channel = *entry.second;
-    return channel.calls_in_flight == 0 && !channel.connecting && now - channel.idle_since >= idle_after;
+    return channel.calls_in_flight == 0 && !channel.connecting() && now - channel.idle_since >= idle_after;
   });
 }
 

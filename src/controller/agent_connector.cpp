@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -107,6 +108,10 @@ AgentConnector::AgentConnector(asio::any_io_executor executor, Logger& log, tls:
 AgentConnector::~AgentConnector() { close_all(); }
 
 void AgentConnector::refresh_context() {
+  // A thousand connections at once must not each stat the three files.
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_refresh_) return;
+  next_refresh_ = now + std::chrono::seconds(std::max(security_.refresh_interval_seconds, 1u));
   const auto refreshed = context_.refresh();
   if (refreshed.reloaded) log_.info("TLS files loaded for new agent connections", {{"tls_dir", security_.directory}});
   if (refreshed.failed)
@@ -116,6 +121,7 @@ void AgentConnector::refresh_context() {
 
 Status AgentConnector::prepare() {
   if (security_.insecure) return Ok{};
+  if (!context_.current()) next_refresh_ = {};  // until the files are usable, every call looks
   refresh_context();
   if (context_.current()) return Ok{};
   return Error{"the controller's TLS files are not ready: " + context_.not_ready(tls::Clock::now()).value_or("")};

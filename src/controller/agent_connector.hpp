@@ -1,7 +1,8 @@
 // Opens the controller's connections to the agents, one per gRPC channel (AgentClient keeps the channels):
 // - TCP to the agent's host:port, under the caller's deadline;
 // - with mutual TLS, the handshake on the controller's one TLS context (tls/agent_tls_context.hpp: the files of
-//   its TLS directory, looked at before every connection and rebuilt when they changed), then a local socket
+//   its TLS directory, looked at before a connection once the refresh interval has passed, and the context
+//   rebuilt when they changed), then a local socket
 //   pair: gRPC gets one end (grpc::CreateInsecureChannelFromFd) and a relay (tls/tls_client_stream.hpp) carries
 //   the bytes between the other end and the TLS connection until either side closes;
 // - with plaintext (--insecure), gRPC gets the TCP socket itself.
@@ -76,6 +77,7 @@ class AgentConnector {
   struct Link;
   struct Attempt;
   static boost::asio::awaitable<void> relay(std::shared_ptr<Link> link, Logger& log, OnRefused on_refused);
+  // Looks at the TLS files when refresh_interval_seconds have passed since the last look.
   void refresh_context();
   // The reason and detail of a failed handshake with `agent`, reported to on_refused; returns the error text.
   static std::string refused(const OnRefused& on_refused, const tls::TlsClientStream::HandshakeFailure& failure,
@@ -86,6 +88,7 @@ class AgentConnector {
   tls::TransportSecurity security_;
   OnRefused on_refused_;
   tls::AgentTlsContext context_;
+  std::chrono::steady_clock::time_point next_refresh_{};
   std::uint64_t next_link_ = 1;
   using Links = std::unordered_map<std::uint64_t, std::weak_ptr<Link>>;
   std::shared_ptr<Links> links_ = std::make_shared<Links>();
