@@ -8,9 +8,17 @@
 
 namespace jarvis {
 
+// What went wrong, where a caller must tell failures apart beyond their code: decisions are made on the kind,
+// never on the message, which is for people and may be reworded.
+enum class ErrorKind {
+  unspecified,
+  tls_handshake,  // the TLS handshake with a peer failed (an unknown CA, a wrong identity, an expired certificate)
+};
+
 struct Error {
   std::string message;  // one line, names the object and, where possible, the fix
   int code = 0;         // optional machine-readable code (HTTP status, gRPC status, errno); 0 = none
+  ErrorKind kind = ErrorKind::unspecified;
 };
 
 template <typename T>

@@ -80,11 +80,11 @@ auto async_unary(std::shared_ptr<UnaryCall<Request>> call, Invoke invoke, asio::
 }
 
 Error call_error(std::string_view rpc, const std::string& address, const std::string& execution_id,
-                 grpc::StatusCode code, std::string_view detail) {
+                 grpc::StatusCode code, std::string_view detail, ErrorKind kind = ErrorKind::unspecified) {
   std::string message = "agent " + address + ": " + std::string(rpc) + " " + execution_id + ": " +
                         std::string(grpc_code_name(static_cast<int>(code)));
   if (!detail.empty()) message += ": " + std::string(detail);
-  return Error{std::move(message), static_cast<int>(code)};
+  return Error{std::move(message), static_cast<int>(code), kind};
 }
 
 }  // namespace
@@ -223,7 +223,7 @@ asio::awaitable<Result<Execution>> AgentClient::unary(std::string_view rpc, std:
   }
   if (channel->failed) {
     co_return call_error(rpc, address, request.execution_id(), static_cast<grpc::StatusCode>(channel->failed->code),
-                         channel->failed->message);
+                         channel->failed->message, channel->failed->kind);
   }
   auto call = std::make_shared<UnaryCall<Request>>();
   call->stub = channel->stub;
@@ -236,7 +236,8 @@ asio::awaitable<Result<Execution>> AgentClient::unary(std::string_view rpc, std:
     channel->broken = true;
     // gRPC saw the connection close; the relay saw why.
     if (const std::string& refusal = channel->connection->refusal; !refusal.empty())
-      co_return call_error(rpc, address, call->request.execution_id(), status.error_code(), refusal);
+      co_return call_error(rpc, address, call->request.execution_id(), status.error_code(), refusal,
+                           ErrorKind::tls_handshake);
   }
   co_return call_error(rpc, address, call->request.execution_id(), status.error_code(), status.error_message());
 }

@@ -186,7 +186,8 @@ asio::awaitable<Result<AgentConnector::Connection>> AgentConnector::connect(std:
   attempt->stream = std::move(*stream);
   const auto failure = co_await attempt->stream->handshake();
   if (attempt->timed_out) co_return timed_out("the TLS handshake");
-  if (failure) co_return Error{refused(on_refused_, *failure, *attempt->stream, address), unavailable};
+  if (failure)
+    co_return Error{refused(on_refused_, *failure, *attempt->stream, address), unavailable, ErrorKind::tls_handshake};
 
   int pair[2] = {-1, -1};
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0)

@@ -1,7 +1,6 @@
 #include "controller/execution_tracker.hpp"
 
 #include <algorithm>
-#include <cctype>
 
 #include <boost/asio/this_coro.hpp>
 #include <grpcpp/support/status_code_enum.h>
@@ -16,15 +15,9 @@ namespace asio = boost::asio;
 
 namespace {
 
-// gRPC reports a failed TLS handshake (an unknown CA, a wrong identity, an expired certificate) as
-// UNAVAILABLE, like a refused connection; its message names the handshake.
-bool tls_failure(const Error& e) {
-  if (e.code != grpc::StatusCode::UNAVAILABLE) return false;
-  std::string text = e.message;
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
-  return text.find("handshake") != std::string::npos || text.find("certificate") != std::string::npos ||
-         text.find("ssl") != std::string::npos;
-}
+// The agent connector (agent_connector.hpp) terminates the agents' TLS itself and says so in the error's kind;
+// the message is only for people.
+bool tls_failure(const Error& e) { return e.kind == ErrorKind::tls_handshake; }
 
 constexpr std::string_view tls_advice =
     "; the controller and the agents must use the same Jarvis CA: check Secrets jarvis-ca and jarvis-agent-tls "
