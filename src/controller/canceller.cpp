@@ -44,6 +44,7 @@ asio::awaitable<void> Canceller::cancel_one(std::string command_key, CancelOrder
     }
     if (is_cancelled(cs)) co_return;
     if (answer) {
+      canceled_[command_key].insert(order.execution_id);
       log_.info("canceled execution", {{"command", command_key}, {"node", order.node},
                                        {"execution_id", order.execution_id}, {"agent", order.address},
                                        {"attempts", attempt}});
@@ -61,6 +62,11 @@ asio::awaitable<void> Canceller::cancel_one(std::string command_key, CancelOrder
 
 void Canceller::spawn(const std::string& command_key, const CancelOrder& order,
                       std::chrono::milliseconds give_up_after, std::shared_ptr<FirstAnswers> first) {
+  const auto done = canceled_.find(command_key);
+  if (done != canceled_.end() && done->second.contains(order.execution_id)) {
+    if (first) first->answered();
+    return;
+  }
   if (auto running = tasks_.find(order.execution_id); running != tasks_.end()) {
     // Already being canceled: that task keeps trying; the caller need not wait for it.
     if (first) first->answered();

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,8 @@ class Canceller {
                                                std::chrono::milliseconds give_up_after);
   // Stops retrying (controller shutdown).
   void stop_all();
+  // The Command is gone: forget which of its executions were canceled.
+  void forget(const std::string& command_key) { canceled_.erase(command_key); }
   std::size_t pending() const { return tasks_.size(); }
 
  private:
@@ -57,6 +60,9 @@ class Canceller {
   CancelTiming timing_;
   Logger& log_;
   std::map<std::string, std::shared_ptr<boost::asio::cancellation_signal>> tasks_;  // by execution id
+  // Executions an agent confirmed canceled, by Command key: a later pass (a finalizer removal that conflicted
+  // and is retried) does not cancel, nor log, them again.
+  std::map<std::string, std::set<std::string>> canceled_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/json.hpp"
+#include "common/node_ranges.hpp"
 
 namespace jarvis::controller {
 
@@ -176,8 +177,43 @@ CommandStatus parse_status(const rapidjson::Value& command) {
     }
   }
   std::sort(s.nodes.begin(), s.nodes.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  if (auto pending = v.FindMember("eventsPending"); pending != v.MemberEnd() && pending->value.IsObject()) {
+    for (const auto& name : unfold_node_names(str(pending->value, "nodes")))
+      if (!name.empty()) s.events_pending.insert(event_key::node(name));
+    if (auto kinds = pending->value.FindMember("command");
+        kinds != pending->value.MemberEnd() && kinds->value.IsArray()) {
+      for (const auto& kind : kinds->value.GetArray())
+        if (kind.IsString() && kind.GetStringLength() > 0)
+          s.events_pending.insert("command/" + std::string(kind.GetString(), kind.GetStringLength()));
+    }
+  }
   return s;
 }
+
+namespace {
+
+// status.eventsPending: {"nodes": "<compact range form>", "command": ["Summary", ...]}; absent when empty.
+void write_events_pending(JsonWriter& w, const std::set<std::string>& pending) {
+  if (pending.empty()) return;
+  std::vector<std::string> nodes;
+  std::vector<std::string> kinds;
+  for (const auto& key : pending) {
+    if (key.starts_with(event_key::node_prefix)) nodes.push_back(key.substr(event_key::node_prefix.size()));
+    else if (key.starts_with("command/")) kinds.push_back(key.substr(8));
+  }
+  w.Key("eventsPending");
+  w.StartObject();
+  if (!nodes.empty()) write_member(w, "nodes", fold_node_names(std::move(nodes)));
+  if (!kinds.empty()) {
+    w.Key("command");
+    w.StartArray();
+    for (const auto& k : kinds) write_string(w, k);
+    w.EndArray();
+  }
+  w.EndObject();
+}
+
+}  // namespace
 
 std::string status_json(const CommandStatus& s) {
   rapidjson::StringBuffer buf;
@@ -200,6 +236,7 @@ std::string status_json(const CommandStatus& s) {
   w.Uint64(s.output_bytes_per_node);
   write_conditions(w, s.conditions);
   write_groups(w, s.groups);
+  write_events_pending(w, s.events_pending);
   w.Key("nodes");
   w.StartArray();
   for (const auto& n : s.nodes) {

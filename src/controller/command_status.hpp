@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,19 @@ struct NodeStatus {
   bool operator==(const NodeStatus&) const = default;
 };
 
+// The events a status write recorded results for and whose Event is not yet known to exist
+// (status.eventsPending): node events by node name, the Command's own events by kind. The write that records a
+// result adds its event here; once the event is posted (or found to exist: its name is fixed, event_message.hpp)
+// a later write removes it. A controller that starts, takes over, or gave up posting posts what is left here, so
+// every recorded result gets its event, and the fixed name keeps it to one.
+namespace event_key {
+inline constexpr std::string_view node_prefix = "node/";
+inline constexpr std::string_view summary = "command/Summary";
+inline constexpr std::string_view invalid_spec = "command/InvalidSpec";
+inline constexpr std::string_view no_matching_nodes = "command/NoMatchingNodes";
+inline std::string node(std::string_view name) { return std::string(node_prefix) + std::string(name); }
+}  // namespace event_key
+
 struct CommandStatus {
   std::optional<Phase> phase;  // absent on a Command the controller has not seen yet
   std::int64_t observed_generation = 0;
@@ -103,6 +117,7 @@ struct CommandStatus {
   std::vector<Condition> conditions;
   std::vector<ResultGroup> groups;  // largest first, bounded, the others entry last
   std::vector<NodeStatus> nodes;  // sorted by name
+  std::set<std::string> events_pending;  // event_key values
 
   NodeStatus* find(std::string_view node);
   const NodeStatus* find(std::string_view node) const { return const_cast<CommandStatus*>(this)->find(node); }

@@ -1,6 +1,8 @@
 #include "controller/command_writer.hpp"
 
 #include <boost/beast/http/verb.hpp>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "common/json.hpp"
 #include "controller/finalizer.hpp"
@@ -26,15 +28,28 @@ Status outcome(const Result<kube::Response>& r) {
 
 }  // namespace
 
+std::string status_update_body(const rapidjson::Value& object, const CommandStatus& status) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  w.StartObject();
+  if (object.IsObject()) {
+    for (const auto& member : object.GetObject()) {
+      if (member.name == "status") continue;
+      member.name.Accept(w);
+      member.value.Accept(w);
+    }
+  }
+  const std::string written = status_json(status);
+  w.Key("status");
+  w.RawValue(written.data(), written.size(), rapidjson::kObjectType);
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
 asio::awaitable<Status> CommandWriter::write_status(const rapidjson::Value& object, const CommandMeta& meta,
                                                     const CommandStatus& status) {
-  rapidjson::Document doc;
-  doc.CopyFrom(object, doc.GetAllocator());
-  rapidjson::Document written;
-  written.Parse(status_json(status).c_str());
-  doc.RemoveMember("status");
-  doc.AddMember("status", rapidjson::Value(written, doc.GetAllocator()), doc.GetAllocator());
-  co_return outcome(co_await api_.request(verb::put, command_path(meta) + "/status", serialize(doc)));
+  co_return outcome(
+      co_await api_.request(verb::put, command_path(meta) + "/status", status_update_body(object, status)));
 }
 
 asio::awaitable<Status> CommandWriter::set_finalizer(const CommandMeta& meta, bool present) {
@@ -73,8 +88,12 @@ asio::awaitable<Status> CommandWriter::remove(const CommandMeta& meta) {
 }
 
 asio::awaitable<Status> CommandWriter::post_event(const CommandMeta& meta, const EventSpec& event) {
-  co_return outcome(co_await events_.request(verb::post, "/api/v1/namespaces/" + meta.ns + "/events",
-                                          event_json(meta, event, std::chrono::system_clock::now())));
+  auto r = co_await events_.request(verb::post, "/api/v1/namespaces/" + meta.ns + "/events",
+                                    event_json(meta, event, std::chrono::system_clock::now()));
+  // 409 AlreadyExists: the event's fixed name (event_object_name) is taken, so it was posted before, by this
+  // controller (a retried request whose answer was lost) or by another: it exists once, which is the goal.
+  if (r && r->status == 409) co_return Ok{};
+  co_return outcome(r);
 }
 
 }  // namespace jarvis::controller

@@ -10,6 +10,11 @@
 
 namespace jarvis::controller {
 
+// The body of the status PUT: `object` (the Command as read, for its metadata.resourceVersion) with its
+// .status replaced by `status`. Written in one pass, the status spliced in as status_json() makes it: nothing is
+// parsed again, so nothing can fail silently between the decision and the write.
+std::string status_update_body(const rapidjson::Value& object, const CommandStatus& status);
+
 class CommandWriter final : public CommandApi {
  public:
   CommandWriter(kube::Client& api, kube::Client& events) : api_(api), events_(events) {}

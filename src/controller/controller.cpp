@@ -19,6 +19,7 @@
 #include "common/coro.hpp"
 #include "common/duration.hpp"
 #include "controller/agent_client.hpp"
+#include "controller/api_reachability.hpp"
 #include "controller/certificate_keeper.hpp"
 #include "controller/controller_metrics.hpp"
 #include "controller/instrumented_apis.hpp"
@@ -27,12 +28,14 @@
 #include "controller/agent_endpoints.hpp"
 #include "controller/leader_elector.hpp"
 #include "controller/leader_gate.hpp"
+#include "controller/reconcile_worker.hpp"
 #include "controller/reconciler.hpp"
 #include "controller/work_queue.hpp"
 #include "jarvis_version.hpp"
 #include "kube/client.hpp"
 #include "kube/cluster_config.hpp"
 #include "kube/informer.hpp"
+#include "metrics/process_metrics.hpp"
 #include "observability/heartbeat.hpp"
 #include "tls/grpc_credentials.hpp"
 
@@ -184,39 +187,40 @@ CertificateSettings certificate_settings(const ControllerOptions& o) {
   return c;
 }
 
-// What /readyz knows of the API server: whether the latest request attempt (of either client) got an HTTP
-// answer. A server that went away fails the watches at once and every retry after, so this turns false
-// within a second and stays so until an answer comes again.
-struct ApiReachability {
-  std::atomic<bool> answered{false};
-};
-
-// Counts every attempt in rest_client_requests_total{code,method} and notes whether it was answered.
+// Counts every attempt in rest_client_requests_total{code,method,host} and tells /readyz whether it was answered.
 std::function<void(boost::beast::http::verb, unsigned)> observe_requests(ControllerMetrics& metrics,
-                                                                         ApiReachability& reachability) {
-  return [&metrics, &reachability](boost::beast::http::verb method, unsigned status) {
-    reachability.answered.store(status != 0, std::memory_order_relaxed);
+                                                                         ApiReachability& reachability,
+                                                                         std::string host) {
+  return [&metrics, &reachability, host = std::move(host)](boost::beast::http::verb method, unsigned status) {
+    reachability.observe(status != 0);
     const std::string code = status == 0 ? "<error>" : std::to_string(status);
-    metrics.rest_client_requests.with({code, boost::beast::http::to_string(method)}).inc();
+    metrics.rest_client_requests.with({code, boost::beast::http::to_string(method), host}).inc();
   };
 }
 
+// client-go's `host` label: the API server's host and port, as the kubeconfig names it.
+std::string api_host(const std::string& server) {
+  std::string_view s = server;
+  if (const auto scheme = s.find("://"); scheme != std::string_view::npos) s.remove_prefix(scheme + 3);
+  return std::string(s.substr(0, s.find('/')));
+}
+
 kube::ClientOptions client_options(const ControllerOptions& o, ControllerMetrics& metrics,
-                                   ApiReachability& reachability) {
+                                   ApiReachability& reachability, const std::string& server) {
   kube::ClientOptions c;
   c.qps = o.kube_api_qps;
   c.burst = o.kube_api_burst;
-  c.on_attempt = observe_requests(metrics, reachability);
+  c.on_attempt = observe_requests(metrics, reachability, api_host(server));
   return c;
 }
 
 kube::ClientOptions event_client_options(const ControllerOptions& o, ControllerMetrics& metrics,
-                                         ApiReachability& reachability) {
+                                         ApiReachability& reachability, const std::string& server) {
   kube::ClientOptions c;
-  c.on_attempt = observe_requests(metrics, reachability);
+  c.on_attempt = observe_requests(metrics, reachability, api_host(server));
   c.qps = o.kube_api_event_qps;
   c.burst = o.kube_api_event_burst;
-  c.max_idle_connections = ReconcilerOptions{}.event_concurrency;  // one per event in flight, kept open
+  c.max_idle_connections = EventPosterOptions{}.concurrency;  // one per event in flight, kept open
   return c;
 }
 
@@ -241,8 +245,8 @@ struct Controller {
       : log(log),
         metrics(metrics),
         default_agent_port(o.agent_port),
-        api(io.get_executor(), config, client_options(o, metrics, reachability), log),
-        events_api(io.get_executor(), config, event_client_options(o, metrics, reachability), log),
+        api(io.get_executor(), config, client_options(o, metrics, reachability, config.server), log),
+        events_api(io.get_executor(), config, event_client_options(o, metrics, reachability, config.server), log),
         lease_api(io.get_executor(), std::move(config), lease_client_options(), log),
         elector(o.leader_elect ? std::make_unique<LeaderElector>(lease_api, elector_settings(o), log) : nullptr),
         nodes(api, resource("/api/v1/nodes"), log),
@@ -315,39 +319,14 @@ struct Controller {
   }
 
   asio::awaitable<void> worker() {
-    for (;;) {
-      auto key = co_await queue.get();
-      if (!key) co_return;
-      const auto began = std::chrono::steady_clock::now();
-      const ReconcileResult r = co_await reconciler.reconcile(*key);
-      count_reconcile(r, std::chrono::steady_clock::now() - began);
-      switch (r.kind) {
-        case ReconcileResult::Kind::done: queue.forget(*key); break;
-        case ReconcileResult::Kind::requeue_after: queue.add_after(*key, r.delay); break;
-        case ReconcileResult::Kind::retry: queue.add_rate_limited(*key); break;
-      }
-      queue.done(*key);
-    }
-  }
-
-  // controller-runtime's reconcile metrics: a retry is an error (the reconcile failed and backs off).
-  void count_reconcile(const ReconcileResult& r, std::chrono::steady_clock::duration took) {
-    metrics.reconcile_time.observe(std::chrono::duration<double>(took).count());
-    std::string_view result = "success";
-    if (r.kind == ReconcileResult::Kind::retry) {
-      result = "error";
-      metrics.reconcile_errors.inc();
-    } else if (r.kind == ReconcileResult::Kind::requeue_after) {
-      result = "requeue_after";
-    }
-    metrics.reconcile_total.with({ControllerMetrics::controller_name, result}).inc();
+    co_await run_reconcile_worker(
+        queue, [this](const std::string& key) { return reconciler.reconcile(key); }, &metrics, log);
   }
 
   // /readyz: every cache synced once, and the API server answering.
   std::optional<std::string> not_ready() const {
     if (!synced.load(std::memory_order_relaxed)) return "caches not synced yet (or certificates not ready)";
-    if (!reachability.answered.load(std::memory_order_relaxed)) return "the API server does not answer";
-    return std::nullopt;
+    return reachability.problem();
   }
 
   Logger& log;
@@ -479,6 +458,17 @@ asio::awaitable<void> stop_on_signal(asio::io_context& io, asio::signal_set& sig
   if (!finished) io.stop();
 }
 
+// workqueue_unfinished_work_seconds and workqueue_longest_running_processor_seconds, every 500 ms as client-go.
+// Also the event queue's gauges (and its stall warning).
+asio::awaitable<void> update_queue_metrics(WorkQueue& queue, Reconciler& reconciler) {
+  for (;;) {
+    queue.update_unfinished_work();
+    reconciler.update_event_metrics();
+    const bool slept = co_await sleep_for(std::chrono::milliseconds(500));
+    if (!slept) co_return;
+  }
+}
+
 // Beats while the event loop runs (liveness, /healthz).
 asio::awaitable<void> beat(observability::Heartbeat& heartbeat) {
   for (;;) {
@@ -490,8 +480,17 @@ asio::awaitable<void> beat(observability::Heartbeat& heartbeat) {
 
 }  // namespace
 
+// The controller's event loop. Its execution_context::shutdown() (protected in Asio) is made callable so that
+// run() can destroy what is still queued, coroutine frames included, while the Controller those frames point
+// into is still alive: after a shutdown that ran past its deadline (io.stop()), the frames left suspended would
+// otherwise be destroyed by ~io_context, after ~Controller, and touch freed memory.
+class EventLoop : public asio::io_context {
+ public:
+  using asio::io_context::shutdown;
+};
+
 int run(const ControllerOptions& o, Logger& log, observability::LibraryLogSink& library_log) {
-  asio::io_context io;
+  EventLoop io;
   // Registered before "controller starting" is logged: a SIGTERM that comes while the controller is still
   // starting is kept (asio queues it) and handled as a graceful stop once the loop runs, not the default kill.
   asio::signal_set stop_signals(io, SIGINT, SIGTERM);
@@ -513,6 +512,7 @@ int run(const ControllerOptions& o, Logger& log, observability::LibraryLogSink& 
 
   metrics::Registry registry;
   ControllerMetrics metrics(registry);
+  metrics::register_process_metrics(registry);
   metrics.set_leader(leader_lease_name, false);  // until it leads (at once without --leader-elect)
   library_log.set_on_refused(
       [&metrics](std::string_view reason) { metrics.tls_handshake_failures.with({reason}).inc(); });
@@ -546,6 +546,8 @@ int run(const ControllerOptions& o, Logger& log, observability::LibraryLogSink& 
              "unprotected and agents accept anyone. Development only.");
   }
   spawn("heartbeat", beat(heartbeat));
+  metrics.max_concurrent_reconciles.set(o.workers);
+  spawn("queue metrics", update_queue_metrics(c.queue, c.reconciler));
   // What only the leader runs: the reconcile workers (every status, event, Start and Cancel) and the
   // certificate keeper (the Secrets). A standby runs the informers only.
   bool started = false;
@@ -579,6 +581,8 @@ int run(const ControllerOptions& o, Logger& log, observability::LibraryLogSink& 
   }
   asio::co_spawn(io, stop_on_signal(io, stop_signals, c, tasks, stops, stop_elector), report_failure(log, "shutdown"));
   io.run();
+  // Whatever did not finish (a shutdown past its deadline) is destroyed now, before the objects it uses.
+  io.shutdown();
   endpoints->reset();
   library_log.set_on_refused({});
   log.info("controller stopped");

@@ -20,6 +20,16 @@ WorkQueueMetrics workqueue_metrics(Registry& r, std::string_view name) {
                            .with({name}),
       .retries = r.counter("workqueue_retries_total", "Total number of retries handled by workqueue", {"name"})
                      .with({name}),
+      .unfinished_work = r.gauge("workqueue_unfinished_work_seconds",
+                                 "How many seconds of work has been done that is in progress and hasn't been "
+                                 "observed by work_duration. Large values indicate stuck threads.",
+                                 {"name"})
+                             .with({name}),
+      .longest_running_processor = r.gauge("workqueue_longest_running_processor_seconds",
+                                           "How many seconds has the longest running processor for workqueue been "
+                                           "running.",
+                                           {"name"})
+                                       .with({name}),
   };
 }
 
@@ -49,11 +59,25 @@ ControllerMetrics::ControllerMetrics(Registry& r)
                                  "Length of time per reconciliation per controller", metrics::reconcile_time_buckets(),
                                  {"controller"})
                          .with({controller_name})),
+      reconcile_panics(r.counter("controller_runtime_reconcile_panics_total",
+                                 "Total number of reconciliation panics per controller (a reconcile that threw)",
+                                 {"controller"})
+                           .with({controller_name})),
+      terminal_reconcile_errors(r.counter("controller_runtime_terminal_reconcile_errors_total",
+                                          "Total number of terminal reconciliation errors per controller",
+                                          {"controller"})
+                                    .with({controller_name})),
+      active_workers(r.gauge("controller_runtime_active_workers",
+                             "Number of currently used workers per controller", {"controller"})
+                         .with({controller_name})),
+      max_concurrent_reconciles(r.gauge("controller_runtime_max_concurrent_reconciles",
+                                        "Maximum number of concurrent reconciles per controller", {"controller"})
+                                    .with({controller_name})),
       workqueue(workqueue_metrics(r, controller_name)),
       rest_client_requests(r.counter("rest_client_requests_total",
-                                     "Number of HTTP requests to the API server, partitioned by status code and "
-                                     "method (code \"<error>\": no answer)",
-                                     {"code", "method"})),
+                                     "Number of HTTP requests to the API server, partitioned by status code, "
+                                     "method, and host (code \"<error>\": no answer)",
+                                     {"code", "method", "host"})),
       leader_election_master_status(r.gauge("leader_election_master_status",
                                             "Gauge of if the reporting system is master of the relevant lease, 0 "
                                             "indicates backup, 1 indicates master. 'name' is the string used to "
@@ -73,6 +97,17 @@ ControllerMetrics::ControllerMetrics(Registry& r)
       events_failed(r.counter("jarvis_events_failed_total",
                               "Events the controller could not create (after the client's retries)")
                         .with({})),
+      events_queued(r.gauge("jarvis_events_queued", "Events handed to the event poster and not yet answered")
+                        .with({})),
+      events_queued_bytes(r.gauge("jarvis_events_queued_bytes", "Bytes of the messages of the events queued")
+                              .with({})),
+      events_oldest_queued_seconds(r.gauge("jarvis_events_oldest_queued_seconds",
+                                           "How long the oldest event queued has waited to be posted")
+                                       .with({})),
+      events_deferred(r.counter("jarvis_events_deferred_total",
+                                "Events not queued because the queue was full; they stay owed in the Command's "
+                                "status and are posted once it drains")
+                          .with({})),
       status_writes(r.counter("jarvis_status_writes_total", "Command status writes that succeeded").with({})),
       status_write_conflicts(r.counter("jarvis_status_write_conflicts_total",
                                        "Command status writes refused with 409 Conflict (a stale cache: decided "

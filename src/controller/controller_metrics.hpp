@@ -16,6 +16,10 @@ struct WorkQueueMetrics {
   metrics::Histogram& queue_duration;  // seconds from add to get
   metrics::Histogram& work_duration;   // seconds from get to done
   metrics::Counter& retries;
+  // Updated every half second (update_unfinished_work), as client-go does: seconds of work in progress not yet
+  // observed by work_duration, and how long the longest-running reconcile has been running.
+  metrics::Gauge& unfinished_work;
+  metrics::Gauge& longest_running_processor;
 };
 
 // How a tracked execution ended, as the executions_total label says it.
@@ -31,9 +35,13 @@ struct ControllerMetrics {
   metrics::Family<metrics::Counter>& reconcile_total;  // {controller, result}: success, error, requeue, requeue_after
   metrics::Counter& reconcile_errors;
   metrics::Histogram& reconcile_time;
+  metrics::Counter& reconcile_panics;           // reconciles that threw (caught by the worker: a bug)
+  metrics::Counter& terminal_reconcile_errors;  // reconciles that gave up until the Command changes
+  metrics::Gauge& active_workers;               // reconciles running now
+  metrics::Gauge& max_concurrent_reconciles;    // --workers
   WorkQueueMetrics workqueue;
   // client-go
-  metrics::Family<metrics::Counter>& rest_client_requests;  // {code, method}
+  metrics::Family<metrics::Counter>& rest_client_requests;  // {code, method, host}
   metrics::Family<metrics::Gauge>& leader_election_master_status;  // {name}
   // Jarvis
   metrics::Family<metrics::Counter>& executions;  // {result}
@@ -41,6 +49,10 @@ struct ControllerMetrics {
   metrics::Family<metrics::Histogram>& agent_rpc_duration;  // {method, code}
   metrics::Counter& events_written;
   metrics::Counter& events_failed;
+  metrics::Gauge& events_queued;                 // handed over, not yet answered
+  metrics::Gauge& events_queued_bytes;           // their messages
+  metrics::Gauge& events_oldest_queued_seconds;  // how long the oldest of them has waited
+  metrics::Counter& events_deferred;             // not queued (the queue was full): posted later from the status
   metrics::Counter& status_writes;
   metrics::Counter& status_write_conflicts;
   metrics::Counter& output_bytes;

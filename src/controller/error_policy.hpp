@@ -20,9 +20,13 @@ namespace jarvis::controller {
 struct ReconcileResult {
   enum class Kind { done, requeue_after, retry } kind = Kind::done;
   std::chrono::milliseconds delay{0};
+  // The Command cannot be reconciled until it changes (malformed metadata): not retried, but counted in
+  // controller_runtime_terminal_reconcile_errors_total, as controller-runtime counts a TerminalError.
+  bool terminal_error = false;
   static ReconcileResult done() { return {}; }
-  static ReconcileResult after(std::chrono::milliseconds d) { return {Kind::requeue_after, d}; }
-  static ReconcileResult retry() { return {Kind::retry, {}}; }
+  static ReconcileResult terminal() { return {Kind::done, {}, true}; }
+  static ReconcileResult after(std::chrono::milliseconds d) { return {Kind::requeue_after, d, false}; }
+  static ReconcileResult retry() { return {Kind::retry, {}, false}; }
   bool operator==(const ReconcileResult&) const = default;
 };
 

@@ -1,6 +1,5 @@
 #include "controller/event_message.hpp"
 
-#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -94,18 +93,6 @@ std::string command_line(std::string_view command_text) {
   return line + std::string(utf8_prefix(command, kMaxCommandLineBytes)) + "…";
 }
 
-std::uint64_t unique_unix_nanos(std::chrono::system_clock::time_point now) {
-  static std::atomic<std::uint64_t> last{0};
-  const auto wanted = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
-  std::uint64_t previous = last.load();
-  std::uint64_t chosen;
-  do {
-    chosen = wanted > previous ? wanted : previous + 1;
-  } while (!last.compare_exchange_weak(previous, chosen));
-  return chosen;
-}
-
 }  // namespace
 
 std::string event_reason(std::string_view command_name, std::string_view node_name) {
@@ -126,21 +113,23 @@ EventSpec make_node_event(const CommandMeta& command, std::string_view command_t
   const std::size_t budget = kMaxEventMessageBytes > fixed ? kMaxEventMessageBytes - fixed : 0;
   std::string body = output.empty() ? std::string(kNoOutput) : bounded(output, budget);
   return EventSpec{event_reason(command.name, node_name), outcome.succeeded() ? "Normal" : "Warning",
-                   header + body + footer};
+                   header + body + footer, event_key::node(node_name)};
 }
 
 EventSpec make_agent_not_found_event(const CommandMeta& command, std::string_view node_name) {
   return EventSpec{event_reason(command.name, node_name), "Warning",
-                   "Agent not found for node " + std::string(node_name) + " (skipping)"};
+                   "Agent not found for node " + std::string(node_name) + " (skipping)", event_key::node(node_name)};
 }
 
 EventSpec make_no_matching_nodes_event(std::string_view command_text) {
-  return EventSpec{"NoMatchingNodes", "Warning", command_line(command_text) + "\nno node matches spec.selector"};
+  return EventSpec{"NoMatchingNodes", "Warning", command_line(command_text) + "\nno node matches spec.selector",
+                   std::string(event_key::no_matching_nodes)};
 }
 
 EventSpec make_invalid_spec_event(std::string_view problem) {
   return EventSpec{"InvalidSpec", "Warning",
-                   "cannot run this Command: " + std::string(utf8_prefix(valid_utf8(problem), kMaxEventMessageBytes / 2))};
+                   "cannot run this Command: " + std::string(utf8_prefix(valid_utf8(problem), kMaxEventMessageBytes / 2)),
+                   std::string(event_key::invalid_spec)};
 }
 
 EventSpec make_summary_event(std::string_view command_text, const CommandStatus& status) {
@@ -149,12 +138,19 @@ EventSpec make_summary_event(std::string_view command_text, const CommandStatus&
   else if (status.phase != Phase::succeeded) reason = "Failed";
   const std::string head = command_line(command_text) + "\n" + valid_utf8(status.message) + "\n";
   const std::size_t budget = kMaxEventMessageBytes > head.size() ? kMaxEventMessageBytes - head.size() : 0;
-  return EventSpec{reason, reason == "Completed" ? "Normal" : "Warning", head + groups_text(status.groups, budget)};
+  return EventSpec{reason, reason == "Completed" ? "Normal" : "Warning", head + groups_text(status.groups, budget),
+                   std::string(event_key::summary)};
 }
 
-std::string event_name(std::string_view command_name, std::uint64_t unix_nanos) {
-  const std::string suffix = "." + hex(unix_nanos, 16);
+std::string event_name(std::string_view command_name, std::uint64_t suffix_value) {
+  const std::string suffix = "." + hex(suffix_value, 16);
   return std::string(command_name.substr(0, kMaxNameBytes - suffix.size())) + suffix;
+}
+
+std::string event_object_name(const CommandMeta& command, std::string_view event_key) {
+  const std::string identity =
+      command.uid + "/" + std::to_string(command.generation) + "/" + std::string(event_key);
+  return event_name(command.name, fnv1a64(identity));
 }
 
 std::string event_json(const CommandMeta& command, const EventSpec& event, std::chrono::system_clock::time_point now) {
@@ -166,7 +162,7 @@ std::string event_json(const CommandMeta& command, const EventSpec& event, std::
   write_member(w, "kind", "Event");
   w.Key("metadata");
   w.StartObject();
-  write_member(w, "name", event_name(command.name, unique_unix_nanos(now)));
+  write_member(w, "name", event_object_name(command, event.key));
   write_member(w, "namespace", command.ns);
   w.EndObject();
   w.Key("involvedObject");

@@ -26,6 +26,9 @@ struct EventSpec {
   std::string reason;
   std::string type;  // "Normal" or "Warning"
   std::string message;
+  // Which event of the run this is (command_status.hpp, event_key): with the Command's uid and generation it
+  // fixes the Event's name, so posting the same event twice creates it once.
+  std::string key;
 };
 
 // `<command-name>-<node-name>`. When that is longer than kMaxEventReasonBytes, its first 119 bytes, '-' and
@@ -54,12 +57,15 @@ EventSpec make_invalid_spec_event(std::string_view problem);
 // (result_groups.hpp), at most kMaxEventMessageBytes.
 EventSpec make_summary_event(std::string_view command_text, const CommandStatus& status);
 
-// `<command-name>.<16 hex digits of unix_nanos>`, client-go's naming, shortened so it stays a valid name.
-std::string event_name(std::string_view command_name, std::uint64_t unix_nanos);
+// `<command-name>.<16 hex digits>`, client-go's shape, shortened so it stays a valid name.
+std::string event_name(std::string_view command_name, std::uint64_t suffix);
+
+// The Event's name for `event` of the run of `command` (its uid and generation): the same on every post, by any
+// controller, so a second post of the same event is refused 409 AlreadyExists instead of making a copy.
+std::string event_object_name(const CommandMeta& command, std::string_view event_key);
 
 // The JSON body for POST /api/v1/namespaces/<command.ns>/events (no eventTime, so no length limits and no
-// reportingInstance needed). Each call gets a distinct name even within one clock tick: the nanoseconds
-// used are strictly increasing within the process.
+// reportingInstance needed), named by event_object_name.
 std::string event_json(const CommandMeta& command, const EventSpec& event, std::chrono::system_clock::time_point now);
 
 }  // namespace jarvis::controller

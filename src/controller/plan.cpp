@@ -1,6 +1,7 @@
 #include "controller/plan.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "common/node_ranges.hpp"
 #include "common/time_format.hpp"
@@ -15,9 +16,103 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 
-Plan invalid_spec(const CommandMeta& meta, const CommandStatus& current, const std::string& problem, Clock::time_point now) {
+// How a finished node entry ended, as its event tells it, rebuilt from the status alone (a controller that did
+// not see the result: after a restart, a hand-over, or when it gave up posting). The output is what the status
+// kept of it, with a line saying how much it did not keep.
+NodeOutcome outcome_from_status(const NodeStatus& n, std::uint32_t timeout_seconds) {
+  NodeOutcome o;
+  if (n.reason == reason::exited) {
+    o.ending = NodeOutcome::Ending::exited;
+    o.exit_code = n.exit_code.value_or(0);
+  } else if (n.reason == reason::signaled) {
+    o.ending = NodeOutcome::Ending::signaled;
+    o.signal = n.signal.value_or(0);
+  } else if (n.reason == reason::timed_out) {
+    o.ending = NodeOutcome::Ending::timed_out;
+    o.timeout_seconds = timeout_seconds;
+  } else if (n.reason == reason::canceled) {
+    o.ending = NodeOutcome::Ending::canceled;
+  } else if (n.reason == reason::start_failed) {
+    o.ending = NodeOutcome::Ending::start_failed;
+  } else if (n.reason == reason::interrupted) {
+    o.ending = NodeOutcome::Ending::interrupted;
+  } else {
+    o.ending = NodeOutcome::Ending::agent_error;
+  }
+  o.detail = n.message;
+  o.output = n.output;
+  const std::uint64_t total = n.output_bytes.value_or(n.output.size());
+  if (total > n.output.size()) {
+    if (!o.output.empty() && o.output.back() != '\n') o.output += '\n';
+    o.output += "[jarvis: " + std::to_string(total - n.output.size()) +
+                " more bytes not kept in the status; this event was rebuilt from it]";
+  }
+  return o;
+}
+
+// The event `key` of a run as the status records it; nullopt when the status cannot owe it (a node not finished or
+// not in the run, a summary of a run not finished).
+std::optional<EventSpec> event_from_status(const CommandMeta& meta, const std::optional<CommandSpec>& spec,
+                                           const CommandStatus& status, const std::string& key) {
+  const std::string command_text = spec ? spec->command : std::string();
+  if (key.starts_with(event_key::node_prefix)) {
+    const NodeStatus* n = status.find(std::string_view(key).substr(event_key::node_prefix.size()));
+    if (n == nullptr || !n->finished() || n->phase == Phase::skipped) return std::nullopt;
+    if (n->reason == reason::agent_not_found) return make_agent_not_found_event(meta, n->name);
+    return make_node_event(meta, command_text, n->name, outcome_from_status(*n, spec ? spec->timeout_seconds : 0));
+  }
+  if (key == event_key::summary) {
+    if (!status.finished()) return std::nullopt;
+    return make_summary_event(command_text, status);
+  }
+  if (key == event_key::no_matching_nodes) return make_no_matching_nodes_event(command_text);
+  if (key == event_key::invalid_spec) {
+    constexpr std::string_view prefix = "invalid spec, nothing ran: ";
+    std::string_view problem = status.message;
+    if (problem.starts_with(prefix)) problem.remove_prefix(prefix.size());
+    return make_invalid_spec_event(problem);
+  }
+  return std::nullopt;
+}
+
+// The events `current` owes: drop from `next` those posted (or that it cannot owe), order again those nobody is
+// posting (event_poster.hpp, EventState), leave the rest.
+void settle_events(const CommandMeta& meta, const std::optional<CommandSpec>& spec, const CommandStatus& current,
+                   CommandStatus& next, const EventView* events, Plan& p) {
+  if (events == nullptr) return;
+  for (const auto& key : current.events_pending) {
+    const std::string name = event_object_name(meta, key);
+    const EventState state = events->event_state(meta.ns, name);
+    if (state == EventState::waiting) continue;
+    if (state == EventState::posted) {
+      next.events_pending.erase(key);
+      p.events_dropped.push_back(name);
+      continue;
+    }
+    if (auto event = event_from_status(meta, spec, current, key)) {
+      p.events.push_back(std::move(*event));
+    } else {
+      next.events_pending.erase(key);
+    }
+  }
+}
+
+// A run that is over (or a spec that cannot run, already reported) may still owe events.
+Plan settle_only(const CommandMeta& meta, const std::optional<CommandSpec>& spec, const CommandStatus& current,
+                 const EventView* events) {
   Plan p;
-  if (current.observed_generation == meta.generation && current.finished()) return p;
+  CommandStatus next = current;
+  settle_events(meta, spec, current, next, events, p);
+  if (next != current) p.status = std::move(next);
+  if (p.status || !p.events.empty()) p.action = Plan::Action::update;
+  return p;
+}
+
+Plan invalid_spec(const CommandMeta& meta, const CommandStatus& current, const std::string& problem, Clock::time_point now,
+                  const EventView* events) {
+  if (current.observed_generation == meta.generation && current.finished())
+    return settle_only(meta, std::nullopt, current, events);
+  Plan p;
   p.problem = problem;
   CommandStatus s;
   s.phase = Phase::failed;
@@ -25,6 +120,7 @@ Plan invalid_spec(const CommandMeta& meta, const CommandStatus& current, const s
   s.start_time = s.completion_time = rfc3339(now);
   s.message = "invalid spec, nothing ran: " + problem;
   p.action = Plan::Action::update;
+  p.finishing = true;
   p.status = std::move(s);
   p.events.push_back(make_invalid_spec_event(problem));
   return p;
@@ -111,6 +207,7 @@ void conclude(const Command& cmd, const CommandStatus& before, CommandStatus& s,
   s.groups = fold_results(s.nodes, before.groups, fresh);
   s.message = summary_message(s);
   if (!s.finished() || before.finished()) return;
+  p.finishing = true;
   s.completion_time = time;
   if (s.phase == Phase::succeeded) {
     set_condition(s, condition::complete, "AllSucceeded", s.message, time);
@@ -169,14 +266,17 @@ Plan dispatch(const Command& cmd, const CommandStatus& previous, const ClusterVi
 }
 
 Plan progress(const std::string& key, const Command& cmd, const CommandStatus& current, const ClusterView& cluster,
-              const ExecutionView& executions, Clock::time_point now) {
-  Plan p;
+              const ExecutionView& executions, const EventView* events, Clock::time_point now) {
   if (current.finished()) {
-    p.stop_trackers = true;
-    return p;
+    Plan settled = settle_only(cmd.meta, cmd.spec, current, events);
+    // Done with once no event is owed: its trackers and what this process knows of it can go.
+    if (settled.action == Plan::Action::nothing && current.events_pending.empty()) settled.stop_trackers = true;
+    return settled;
   }
+  Plan p;
   const std::string time = rfc3339(now);
   CommandStatus next = current;
+  settle_events(cmd.meta, cmd.spec, current, next, events, p);
   FreshOutputs fresh;
   for (auto& n : next.nodes) {
     if (n.finished() || n.execution_id.empty()) continue;
@@ -238,12 +338,12 @@ Plan decide(const PlanInput& in, std::optional<CommandMeta>& meta_read, std::opt
     case FinalizerStage::apply: break;
   }
   auto spec = parse_command_spec(*in.object);
-  if (!spec) return invalid_spec(*meta, status, spec.error().message, in.now);
+  if (!spec) return invalid_spec(*meta, status, spec.error().message, in.now, in.events);
   spec_read = *spec;
   const Command command{std::move(*meta), std::move(*spec)};
   if (status.observed_generation != command.meta.generation) return dispatch(command, status, *in.cluster, in.now);
-  Plan next = progress(in.key, command, status, *in.cluster, *in.executions, in.now);
-  if (next.action == Plan::Action::nothing && status.finished()) {
+  Plan next = progress(in.key, command, status, *in.cluster, *in.executions, in.events, in.now);
+  if (next.action == Plan::Action::nothing && status.finished() && status.events_pending.empty()) {
     const TtlCheck ttl = ttl_check(*in.object, in.now);
     if (ttl.due) next.action = Plan::Action::expire;
     next.requeue_after = ttl.wait;
@@ -257,6 +357,10 @@ Plan plan(const PlanInput& in) {
   std::optional<CommandMeta> meta;
   std::optional<CommandSpec> spec;
   Plan p = decide(in, meta, spec);
+  // Every event ordered is owed from the write that records its result until it is known to be posted.
+  if (p.status) {
+    for (const auto& event : p.events) p.status->events_pending.insert(event.key);
+  }
   if (meta) p.meta = std::move(*meta);
   p.spec = std::move(spec);
   return p;

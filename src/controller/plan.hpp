@@ -27,6 +27,11 @@
 // freed it, before its Start, so a restarted controller continues the window and never starts a node twice.
 // Each status change refolds status.groups; the write that finishes the run carries the conditions and the
 // summary event.
+// Events are as durable as results: every event a plan orders is recorded in status.eventsPending by the same
+// write that records its result, and handed over only after it. Later plans drop the events the poster posted
+// and order again, rebuilt from the status, those it gave up on or never had (another controller's, or this
+// one's before a restart); their fixed names keep each to one Event. A finished Command is done with only once
+// it owes no event.
 #pragma once
 
 #include <chrono>
@@ -41,6 +46,7 @@
 #include "controller/command_spec.hpp"
 #include "controller/command_status.hpp"
 #include "controller/event_message.hpp"
+#include "controller/event_poster.hpp"
 #include "controller/execution_tracker.hpp"
 #include "controller/finalizer.hpp"
 #include "controller/node_selector.hpp"
@@ -100,11 +106,14 @@ struct Plan {
   std::vector<EventSpec> events;
   std::vector<CancelOrder> cancels;
   std::vector<std::string> recorded;  // execution ids whose delivered results `status` records
+  // Event names `status` no longer owes (posted): the poster forgets them once the write succeeded.
+  std::vector<std::string> events_dropped;
   // update: stop the trackers of every other generation of this Command (superseded) first.
   std::optional<std::int64_t> supersede_all_but;
   bool stop_trackers = false;  // the run is over (finished status): trackers left are not needed
   std::string problem;         // why a Command cannot be run (malformed metadata or spec), for the log
   bool dispatching = false;    // update starts a new generation (for the log)
+  bool finishing = false;      // `status` ends the run (for the log: "command finished")
   // nothing: look again after this long (a finished Command's TTL not yet due).
   std::optional<std::chrono::milliseconds> requeue_after;
 };
@@ -129,6 +138,9 @@ struct PlanInput {
   const ClusterView* cluster = nullptr;
   const ExecutionView* executions = nullptr;
   std::chrono::system_clock::time_point now;
+  // What became of the events this process handed over; nullptr: status.eventsPending is left as it is (events
+  // of new results are still recorded there).
+  const EventView* events = nullptr;
 };
 
 Plan plan(const PlanInput& input);

@@ -37,7 +37,11 @@ Reconciler::Reconciler(asio::any_io_executor executor, CommandApi& api, AgentApi
       trackers_(executor, agents, options.tracker, log, [this](const std::string& key) { on_result(key); },
                 options.metrics),
       canceller_(executor, agents, options.cancel, log),
-      events_(executor, api, options.event_concurrency, log),
+      events_(executor, api, options.events, log,
+              [this](const std::string& key, std::chrono::milliseconds delay) {
+                requeue_(key, std::max<std::chrono::steady_clock::duration>(delay, spacing_left(key)));
+              },
+              options.metrics),
       requeue_(std::move(requeue)) {}
 
 asio::awaitable<ReconcileResult> Reconciler::reconcile(const std::string& key) {
@@ -51,7 +55,8 @@ asio::awaitable<ReconcileResult> Reconciler::reconcile(const std::string& key) {
       co_return ReconcileResult::done();
     }
   }
-  Plan decided = plan(PlanInput{key, object.get(), &cluster_(), &trackers_, std::chrono::system_clock::now()});
+  Plan decided =
+      plan(PlanInput{key, object.get(), &cluster_(), &trackers_, std::chrono::system_clock::now(), &events_});
   const ReconcileResult r = co_await carry_out(key, object, std::move(decided));
   if (log_.enabled(LogLevel::debug)) {
     log_.debug("reconciled", {{"command", key}, {"resource_version", object ? kube::resource_version(*object) : ""},
@@ -64,7 +69,10 @@ asio::awaitable<ReconcileResult> Reconciler::carry_out(const std::string& key, c
                                                        Plan p) {
   switch (p.action) {
     case Plan::Action::nothing:
-      if (!p.problem.empty()) log_.error("ignoring malformed Command", {{"command", key}, {"error", p.problem}});
+      if (!p.problem.empty()) {
+        log_.error("ignoring malformed Command until it changes", {{"command", key}, {"error", p.problem}});
+        co_return ReconcileResult::terminal();
+      }
       if (p.stop_trackers) {
         trackers_.stop(key);
         forget(key);
@@ -116,6 +124,7 @@ asio::awaitable<ReconcileResult> Reconciler::carry_out(const std::string& key, c
     written_over_[key] = std::string(kube::resource_version(*object));
   }
   for (const auto& id : p.recorded) trackers_.mark_recorded(key, id);
+  events_.forget_events(meta.ns, p.events_dropped);
   if (!p.cancels.empty()) canceller_.cancel(key, p.cancels, cancel_horizon(p.spec));
 
   if (p.dispatching) {
@@ -141,7 +150,7 @@ asio::awaitable<ReconcileResult> Reconciler::carry_out(const std::string& key, c
   }
   // Their results are in the status now; the next reconcile of this Command does not wait for them.
   events_.post(key, meta, std::move(p.events));
-  if (p.status && p.status->finished() && !p.dispatching) {
+  if (p.status && p.finishing) {
     log_.info("command finished", {{"command", key}, {"generation", meta.generation},
                                    {"phase", to_string(*p.status->phase)}, {"succeeded", p.status->succeeded},
                                    {"failed", p.status->failed}});
@@ -185,6 +194,8 @@ void Reconciler::on_result(const std::string& key) { requeue_(key, spacing_left(
 
 void Reconciler::forget(const std::string& key) {
   trackers_.forget(key);
+  events_.forget_command(key);
+  canceller_.forget(key);
   last_status_write_.erase(key);
   written_over_.erase(key);
 }

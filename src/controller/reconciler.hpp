@@ -28,9 +28,9 @@ namespace jarvis::controller {
 
 struct ReconcilerOptions {
   std::uint64_t max_output_bytes = 64 * 1024;  // asked of agents; events show up to 16 KiB of it
-  // Events posted at once, across all Commands (each after its result is in status; event_poster.hpp). Matches
-  // the event client's kept-open connections.
-  std::size_t event_concurrency = 16;
+  // Events posted at once, across all Commands (each after its result is in status; event_poster.hpp), and the
+  // queue's bound. The concurrency matches the event client's kept-open connections.
+  EventPosterOptions events;
   // Every status write rewrites the whole object (about 200 bytes per node), so on a big fleet results are
   // gathered: a write that only records results waits until this long per targeted node has passed since
   // the Command's previous write, at most status_spacing_max. Dispatching and cancelling never wait.
@@ -65,6 +65,8 @@ class Reconciler {
   std::size_t pending_cancels() const { return canceller_.pending(); }
   // Events handed over and not yet posted (they go out after the reconcile that wrote their results ended).
   std::size_t pending_events() const { return events_.pending(); }
+  // The event queue's gauges, and a warning when events wait long (called every half second).
+  void update_event_metrics() { events_.update_metrics(); }
 
  private:
   boost::asio::awaitable<ReconcileResult> carry_out(const std::string& key, const kube::Object& object, Plan plan);

@@ -1,5 +1,6 @@
 #include "controller/work_queue.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <set>
@@ -179,6 +180,21 @@ void WorkQueue::done(const std::string& key) {
   s.processing.erase(key);
   s.finished(key);
   if (s.dirty.contains(key) && !s.shutting_down) s.push(key);
+}
+
+void WorkQueue::update_unfinished_work() {
+  auto& s = *state_;
+  if (!s.metrics) return;
+  const auto now = Clock::now();
+  double total = 0;
+  double longest = 0;
+  for (const auto& [key, started] : s.started_at) {
+    const double running = std::chrono::duration<double>(now - started).count();
+    total += running;
+    longest = std::max(longest, running);
+  }
+  s.metrics->unfinished_work.set(total);
+  s.metrics->longest_running_processor.set(longest);
 }
 
 void WorkQueue::shut_down() { state_->shut_down(); }

@@ -60,6 +60,10 @@ class WorkQueue {
   void shut_down();
   bool shutting_down() const;
 
+  // Sets the workqueue_unfinished_work_seconds and workqueue_longest_running_processor_seconds gauges from the
+  // keys handed out and not done yet (client-go updates them every 500 ms; the controller does the same).
+  void update_unfinished_work();
+
   std::size_t ready() const;    // keys queued for get()
   std::size_t waiting() const;  // keys scheduled by add_after / add_rate_limited, not yet due
 

@@ -147,13 +147,22 @@ asio::awaitable<Result<Response>> Client::request(http::verb method, std::string
       --attempt;
       continue;
     }
-    if (!is_retryable_status(response.status, response.retry_after) || attempt >= options_.max_retries) {
+    if (!is_retryable_status(response.status, response.retry_after)) co_return std::move(response);
+    if (attempt >= options_.max_retries) {
+      // The caller decides what the answer means, but a request that failed through every retry is worth a line
+      // of its own: rest_client_requests_total counts it, and this says which request it was.
+      log_.warn("API request still failing after retries",
+                {{"request", describe_request(method, target)}, {"http_status", response.status},
+                 {"attempts", options_.max_retries + 1}, {"error", describe_response(response)}});
       co_return std::move(response);
     }
     last_error = Error{describe_response(response), static_cast<int>(response.status)};
     auto asked = parse_retry_after(response.retry_after, std::chrono::system_clock::now());
     delay = asked ? std::chrono::steady_clock::duration(std::min(*asked, kMaxRetryAfter)) : backoff.next();
   }
+  log_.warn("API request failed after retries", {{"request", describe_request(method, target)},
+                                                  {"attempts", options_.max_retries + 1},
+                                                  {"error", last_error.message}});
   co_return Error{describe_request(method, target) + ": " + last_error.message + " (after " +
                       std::to_string(options_.max_retries + 1) + " attempts)",
                   last_error.code};

@@ -105,9 +105,15 @@ void Registry::check_new_name(const std::string& name) const {
   if (families_.contains(name)) throw std::invalid_argument("metric " + name + " registered twice");
 }
 
+void Registry::add_collector(std::function<void()> collect) {
+  std::lock_guard lock(mu_);
+  collectors_.push_back(std::move(collect));
+}
+
 std::string Registry::expose() const {
   std::string out;
   std::lock_guard lock(mu_);
+  for (const auto& collect : collectors_) collect();
   for (const auto& [name, family] : families_) family->write(out);
   return out;
 }

@@ -139,6 +139,10 @@ class Registry {
   Family<Histogram>& histogram(std::string name, std::string help, std::vector<double> upper_bounds,
                                std::vector<std::string> label_names = {});
 
+  // `collect` runs at the start of every expose(), on the thread that exposes, to set values read at scrape
+  // time (process_metrics.hpp). It must be thread-safe and cheap.
+  void add_collector(std::function<void()> collect);
+
   // Every family, sorted by name, in the Prometheus text format 0.0.4.
   std::string expose() const;
 
@@ -149,6 +153,7 @@ class Registry {
 
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<FamilyBase>> families_;
+  std::vector<std::function<void()>> collectors_;
 };
 
 // Exposition helpers (exposition.cpp), public for the tests.

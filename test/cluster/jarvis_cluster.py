@@ -279,10 +279,11 @@ class Cluster:
 
     # ---- controllers
 
-    def start_controller(self, extra_args=(), kubeconfig=None, env=None):
+    def start_controller(self, extra_args=(), kubeconfig=None, env=None, binary=None):
         """Starts `jarvis --role=controller --kubeconfig KUBECONFIG extra_args...` (the controller's token
         kubeconfig by default) with its output in DIR/controller-N.log; returns its ControllerProcess.
-        env: variables added to the inherited environment."""
+        env: variables added to the inherited environment. binary: another jarvis executable (e.g. the
+        AddressSanitizer build) than the cluster's."""
         number = len(self._controllers) + 1
         if self.transport == "mtls":
             security = ["--tls-dir", self.dir / f"controller-{number}-tls"]
@@ -294,7 +295,7 @@ class Cluster:
         endpoints = [f"--health-probe-bind-address={probe_address}", f"--metrics-bind-address={metrics_address}"]
         process = self._processes.start(
             f"controller-{number}",
-            [self.jarvis, "--role=controller", "--kubeconfig", kubeconfig or self.controller_token_kubeconfig,
+            [binary or self.jarvis, "--role=controller", "--kubeconfig", kubeconfig or self.controller_token_kubeconfig,
              *security, *endpoints, *extra_args],
             self.dir / f"controller-{number}.log", env={**os.environ, **(env or {})})
         controller = ControllerProcess(process, probe_address, metrics_address)

@@ -5,6 +5,7 @@
 #include <rapidjson/document.h>
 
 #include "controller/command_status.hpp"
+#include "controller/command_writer.hpp"
 #include "controller/execution_id.hpp"
 #include "controller/result_groups.hpp"
 
@@ -227,4 +228,35 @@ TEST_CASE("folding: 8 identical results and 2 different ones make 3 groups, larg
     CHECK(text.rfind("kind-worker,kind-worker[2-3,5-9] (8): Succeeded, exit code 0\n  same\n", 0) == 0);
     CHECK(groups_text(groups, 150).find("more group(s) omitted") != std::string::npos);
   }
+}
+
+TEST_CASE("the status PUT body keeps the object and replaces its status with exactly the one decided",
+          "[status]") {
+  rapidjson::Document object;
+  object.Parse(R"({"apiVersion":"jarvis.io/v1","kind":"Command","metadata":{"name":"x","resourceVersion":"7"},)"
+               R"("spec":{"command":"uptime"},"status":{"phase":"Running","nodes":[{"name":"old"}]}})");
+  REQUIRE_FALSE(object.HasParseError());
+  CommandStatus s;
+  s.phase = Phase::failed;
+  s.observed_generation = 3;
+  NodeStatus n = node("kind-worker", Phase::failed);
+  n.output = std::string("line\x01\"quoted\"\n\xff\xfe tail", 22);  // a control byte, quotes, invalid UTF-8
+  n.message = "exit code 3";
+  s.nodes.push_back(n);
+  recount(s);
+
+  const std::string body = status_update_body(object, s);
+  rapidjson::Document written;
+  written.Parse(body.c_str());
+  REQUIRE_FALSE(written.HasParseError());
+  CHECK(std::string(written["metadata"]["resourceVersion"].GetString()) == "7");
+  CHECK(std::string(written["spec"]["command"].GetString()) == "uptime");
+  const CommandStatus read = parse_status(written);
+  REQUIRE(read.nodes.size() == 1);
+  CHECK(read.nodes[0].name == "kind-worker");
+  CHECK(read.phase == Phase::failed);
+  CHECK(read.observed_generation == 3);
+  CHECK(read.nodes[0].output.starts_with("line\x01\"quoted\"\n"));
+  // Exactly one status member: the old one is gone, not shadowed.
+  CHECK(body.find("\"status\"") == body.rfind("\"status\""));
 }

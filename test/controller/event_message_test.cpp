@@ -270,11 +270,23 @@ TEST_CASE("the Event body matches core/v1 without eventTime", "[event_message]")
   CHECK(doc["count"].GetInt() == 1);
   CHECK_FALSE(doc.HasMember("eventTime"));
 
-  // Same instant, two events: two names.
-  rapidjson::Document second;
-  const std::string body2 = event_json(meta, event, now);
-  second.Parse(body2.c_str(), body2.size());
-  CHECK(std::string(second["metadata"]["name"].GetString()) != name);
+  // The same event posted again (another controller, a later instant): the same name, so the API server keeps
+  // one. Another node's event of the same instant, or the same node in the next generation: another name.
+  const auto name_of = [](const std::string& body) {
+    rapidjson::Document d;
+    d.Parse(body.c_str(), body.size());
+    return std::string(d["metadata"]["name"].GetString());
+  };
+  CHECK(name_of(event_json(meta, event, now + std::chrono::hours(1))) == name);
+  const auto other_node = make_node_event(meta, "hostname", "kind-worker2", exited(0, "kind-worker2\n"));
+  CHECK(name_of(event_json(meta, other_node, now)) != name);
+  auto next_generation = meta;
+  ++next_generation.generation;
+  CHECK(name_of(event_json(next_generation, event, now)) != name);
+  auto other_uid = meta;
+  other_uid.uid = "another-uid";
+  CHECK(name_of(event_json(other_uid, event, now)) != name);
+  CHECK(name_of(event_json(meta, make_summary_event("hostname", CommandStatus{}), now)) != name);
 }
 
 TEST_CASE("event names follow client-go and stay valid names", "[event_message]") {

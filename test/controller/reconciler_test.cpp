@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,10 @@ class ScriptedApi final : public CommandApi {
   std::vector<CommandStatus> statuses;          // every accepted status write
   std::vector<EventSpec> events;
   bool hold_events = false;
+  int fail_events = 0;                  // the next posts fail (429 after the client's retries)
+  std::set<std::string> event_names;    // every Event created, by name
+  int duplicate_event_posts = 0;        // posts of a name already taken
+  int finalizer_conflicts = 0;          // the next finalizer changes answer 409
   int conflicts = 0;
   std::optional<int> fail_next_status_with;    // an HTTP status to answer the next status write with
   std::string spec_extra;                      // more spec fields for store(), e.g. R"(,"ttlSecondsAfterFinished":3)"
@@ -98,6 +103,11 @@ class ScriptedApi final : public CommandApi {
 
   asio::awaitable<Status> set_finalizer(const CommandMeta& meta, bool present) override {
     if (!object) co_return Error{"not found", 404};
+    if (finalizer_conflicts > 0) {
+      --finalizer_conflicts;
+      journal_.push_back("finalizer-conflict");
+      co_return Error{"conflict", 409};
+    }
     if (meta.resource_version != current_version()) co_return Error{"conflict", 409};
     auto& md = (*object)["metadata"];
     md.RemoveMember("finalizers");
@@ -123,11 +133,20 @@ class ScriptedApi final : public CommandApi {
     co_return Ok{};
   }
 
-  asio::awaitable<Status> post_event(const CommandMeta&, const EventSpec& event) override {
+  asio::awaitable<Status> post_event(const CommandMeta& meta, const EventSpec& event) override {
     // A slow event client (its own rate limit): posts wait while the test holds them.
     while (hold_events) {
       const bool slept = co_await sleep_for(std::chrono::milliseconds(1));
       if (!slept) co_return Error{"cancelled"};
+    }
+    if (fail_events > 0) {
+      --fail_events;
+      co_return Error{"the server is busy (429), after the client's retries", 429};
+    }
+    // As the API server: an Event's name is taken once (CommandWriter reads 409 AlreadyExists as posted).
+    if (!event_names.insert(event_object_name(meta, event.key)).second) {
+      ++duplicate_event_posts;
+      co_return Ok{};
     }
     events.push_back(event);
     journal_.push_back("event " + event.reason);
@@ -258,6 +277,7 @@ struct Controller {
     o.tracker.wait_poll = std::chrono::milliseconds(200);
     o.cancel.first_backoff = std::chrono::milliseconds(1);
     o.cancel.max_backoff = std::chrono::milliseconds(2);
+    o.events.retry_after_failure = std::chrono::milliseconds(50);
     return o;
   }
 
@@ -571,9 +591,17 @@ TEST_CASE("nodes without a ready agent are reported at dispatch; an invalid spec
     c.reconcile();
     CHECK(f.api.statuses.at(0).phase == Phase::failed);
     CHECK(f.api.events.at(0).reason == "InvalidSpec");
+    // Its event posted, a resync drops it from status.eventsPending, and the next one writes nothing more.
+    run_until(f.io, [&] { return c.reconciler.pending_events() == 0; });
     c.cache = f.api.snapshot();
     c.reconcile();
-    CHECK(f.api.statuses.size() == 1);
+    REQUIRE(f.api.statuses.size() == 2);
+    CHECK(f.api.statuses.at(0).events_pending == std::set<std::string>{"command/InvalidSpec"});
+    CHECK(f.api.statuses.at(1).events_pending.empty());
+    c.cache = f.api.snapshot();
+    c.reconcile();
+    CHECK(f.api.statuses.size() == 2);
+    CHECK(f.api.events.size() == 1);
     CHECK(f.agents.starts.empty());
   }
 }
@@ -686,4 +714,104 @@ TEST_CASE("a batch's events never hold up the next status write of the same Comm
   CHECK(count(f.journal, "event cmd-n2") == 1);
   CHECK(count(f.journal, "event cmd-n3") == 1);
   CHECK(index_of(f.journal, "status Succeeded") < index_of(f.journal, "event cmd-n1"));
+}
+
+TEST_CASE("events owed in the status are posted by the next controller, each exactly once") {
+  Fixture f;
+  Controller first(f.io, f.api, f.agents, f.cluster);
+  f.api.store(1, "echo hi");
+  first.cache = f.api.snapshot();
+  CHECK(first.reconcile() == ReconcileResult::done());  // dispatch
+  f.api.hold_events = true;  // the first controller's events stay queued (a squeezed event budget)
+  for (const char* n : {"n1", "n2", "n3"}) f.agents.finish(id_of(1, n), 0, std::string("out of ") + n);
+  run_until(f.io, [&] { return first.requeued.size() >= 3; });
+  first.cache = f.api.snapshot();
+  CHECK(first.reconcile() == ReconcileResult::done());
+  // The write that records the results also records their events as owed.
+  REQUIRE(f.api.statuses.back().phase == Phase::succeeded);
+  CHECK(f.api.statuses.back().events_pending ==
+        std::set<std::string>{"node/n1", "node/n2", "node/n3", "command/Summary"});
+  CHECK(f.api.events.empty());
+
+  // The first controller is gone as far as the Command is concerned (crashed, or lost the lease); the next one
+  // finds the events owed and posts them, rebuilt from the status.
+  Controller second(f.io, f.api, f.agents, f.cluster);
+  second.cache = f.api.snapshot();
+  CHECK(second.reconcile() == ReconcileResult::done());
+  CHECK(second.reconciler.pending_events() == 4);
+  // Both post now (the first one was only slow): the fixed names keep each event to one.
+  f.api.hold_events = false;
+  run_until(f.io, [&] { return second.reconciler.pending_events() == 0 && first.reconciler.pending_events() == 0; });
+  CHECK(f.api.events.size() == 4);
+  CHECK(f.api.duplicate_event_posts == 4);
+  for (const char* n : {"n1", "n2", "n3"}) CHECK(count(f.journal, std::string("event cmd-") + n) == 1);
+  CHECK(count(f.journal, "event Completed") == 1);
+  const auto n2 = std::find_if(f.api.events.begin(), f.api.events.end(),
+                               [](const EventSpec& e) { return e.reason == "cmd-n2"; });
+  REQUIRE(n2 != f.api.events.end());
+  CHECK(n2->message == "❯ echo hi\nout of n2");
+
+  // Posted: the next reconcile drops them from the status, and then the Command is done with.
+  second.cache = f.api.snapshot();
+  CHECK(second.reconcile() == ReconcileResult::done());
+  CHECK(f.api.statuses.back().events_pending.empty());
+  CHECK(f.api.statuses.back().phase == Phase::succeeded);
+  const auto writes = f.api.statuses.size();
+  second.cache = f.api.snapshot();
+  CHECK(second.reconcile() == ReconcileResult::done());
+  CHECK(f.api.statuses.size() == writes);
+  CHECK(f.api.events.size() == 4);
+}
+
+TEST_CASE("an event the client gave up on stays owed and is posted again after the retry delay") {
+  Fixture f;
+  Controller c(f.io, f.api, f.agents, f.cluster);
+  f.api.store(1, "echo hi");
+  c.cache = f.api.snapshot();
+  CHECK(c.reconcile() == ReconcileResult::done());
+  f.api.fail_events = 4;  // every event of the run fails once
+  for (const char* n : {"n1", "n2", "n3"}) f.agents.finish(id_of(1, n), 0, "x");
+  run_until(f.io, [&] { return c.requeued.size() >= 3; });
+  c.cache = f.api.snapshot();
+  CHECK(c.reconcile() == ReconcileResult::done());
+  run_until(f.io, [&] { return c.reconciler.pending_events() == 0; });
+  CHECK(f.api.events.empty());
+  // Each failure asked for a reconcile after the retry delay; before it, nothing is posted again.
+  const std::chrono::steady_clock::duration retry = Controller::options({}).events.retry_after_failure;
+  CHECK(std::count(c.delays.begin(), c.delays.end(), retry) == 4);
+  c.cache = f.api.snapshot();
+  CHECK(c.reconcile() == ReconcileResult::done());
+  CHECK(c.reconciler.pending_events() == 0);
+  CHECK(f.api.statuses.back().events_pending.size() == 4);
+  // After it: posted again, once each, then dropped from the status.
+  bool due = false;
+  asio::steady_timer retry_due(f.io, retry + std::chrono::milliseconds(5));
+  retry_due.async_wait([&](const boost::system::error_code&) { due = true; });
+  run_until(f.io, [&] { return due; });
+  c.cache = f.api.snapshot();
+  CHECK(c.reconcile() == ReconcileResult::done());
+  run_until(f.io, [&] { return c.reconciler.pending_events() == 0; });
+  CHECK(f.api.events.size() == 4);
+  c.cache = f.api.snapshot();
+  CHECK(c.reconcile() == ReconcileResult::done());
+  CHECK(f.api.statuses.back().events_pending.empty());
+}
+
+TEST_CASE("a finalizer removal that conflicts is retried without cancelling (or logging) the executions again") {
+  Fixture f;
+  Controller c(f.io, f.api, f.agents, f.cluster);
+  f.api.store(1, "sleep 100");
+  c.cache = f.api.snapshot();
+  c.reconcile();
+  c.cache = f.api.snapshot();
+  const std::string running = serialize((*c.cache)["status"]);
+  f.api.store(2, "sleep 100", true, /*deleting=*/true, running);
+  f.api.finalizer_conflicts = 1;
+  c.cache = f.api.snapshot();
+  CHECK(c.reconcile() == ReconcileResult::after(kConflictRequeue));
+  CHECK(f.agents.cancels.size() == 3);
+  c.cache = f.api.snapshot();
+  CHECK(c.reconcile() == ReconcileResult::done());
+  CHECK(count(f.journal, "remove-finalizer") == 1);
+  CHECK(f.agents.cancels.size() == 3);  // each execution canceled once
 }

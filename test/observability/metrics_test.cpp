@@ -3,11 +3,15 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <string>
 #include <limits>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
+#include "metrics/process_metrics.hpp"
 #include "metrics/registry.hpp"
 
 using namespace jarvis::metrics;
@@ -133,4 +137,32 @@ TEST_CASE("the standard bucket layouts are strictly increasing", "[metrics]") {
   CHECK(workqueue_buckets().front() == 1e-8);
   CHECK(workqueue_buckets().back() == 1000);
   CHECK(reconcile_time_buckets().back() == 60);
+}
+
+TEST_CASE("the process_* metrics are read from /proc at every scrape", "[metrics]") {
+  jarvis::metrics::Registry r;
+  jarvis::metrics::register_process_metrics(r);
+  const auto value_of = [](const std::string& text, const std::string& name) {
+    const auto at = text.find("\n" + name + " ");
+    REQUIRE(at != std::string::npos);
+    return std::stod(text.substr(at + name.size() + 2));
+  };
+  const std::string first = r.expose();
+  const double start = value_of(first, "process_start_time_seconds");
+  const double now = static_cast<double>(std::time(nullptr));
+  CHECK(start > now - 3600);  // this test process started a moment ago
+  CHECK(start <= now + 1);
+  CHECK(value_of(first, "process_resident_memory_bytes") > 1024 * 1024);
+  CHECK(value_of(first, "process_virtual_memory_bytes") >= value_of(first, "process_resident_memory_bytes"));
+  CHECK(value_of(first, "process_max_fds") >= 3);
+  // A file opened between two scrapes shows in the second.
+  const double fds = value_of(first, "process_open_fds");
+  std::FILE* opened = std::tmpfile();
+  CHECK(value_of(r.expose(), "process_open_fds") == fds + 1);
+  std::fclose(opened);
+  // CPU time only goes up: burn some and look again.
+  volatile double sink = 0;
+  const double cpu = value_of(r.expose(), "process_cpu_seconds_total");
+  for (long i = 0; i < 200'000'000; ++i) sink = sink + 1e-9 * static_cast<double>(i);
+  CHECK(value_of(r.expose(), "process_cpu_seconds_total") > cpu);
 }
