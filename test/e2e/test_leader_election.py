@@ -167,10 +167,11 @@ def test_one_replica_holds_the_lease_and_a_sigkilled_leader_is_replaced_within_t
     new_leader = replicas.wait_leader(other_than=leader, timeout=30)
     assert new_leader is standby
     took = log_time(standby, "became the leader") - killed_at
-    print(f"SIGKILLed leader replaced after {took:.2f} s (lease duration {LEASE_DURATION} s + retry period "
-          f"{RETRY_PERIOD} s = {LEASE_DURATION + RETRY_PERIOD} s)")
+    bound = LEASE_DURATION + 2.2 * RETRY_PERIOD  # a candidate's retry period is jittered up to 2.2 times
+    print(f"SIGKILLed leader replaced after {took:.2f} s (lease duration {LEASE_DURATION} s + 2.2 x retry period "
+          f"{RETRY_PERIOD} s = {bound} s)")
     # The bound, plus room for one Lease read and write on a loaded machine.
-    assert took <= LEASE_DURATION + RETRY_PERIOD + 1.0
+    assert took <= bound + 1.0
     obj = wait_for_phase(fleet, "sigkill", timeout=120)
     assert_all_succeeded(obj)
     check_one_line_per_execution(workdir, expected_ids(obj))
@@ -280,3 +281,4 @@ def test_an_api_server_outage_past_the_renew_deadline_deposes_the_leader_and_one
     after = wait_for_phase(fleet, "after-outage", timeout=120)
     assert_all_succeeded(after)
     check_one_line_per_execution(workdir, expected_ids(obj) + expected_ids(after))
+
