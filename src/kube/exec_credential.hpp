@@ -1,8 +1,8 @@
 // Credential exec plugins (client.authentication.k8s.io/v1, as managed clusters use them): the program named
 // by a kubeconfig user's `exec` prints an ExecCredential whose status.token is the bearer token, valid until
 // status.expirationTimestamp (forever when absent). The token is cached until it expires, so the plugin runs
-// about once per token lifetime, not once per request; a 401 drops it and the next request runs the plugin
-// again. The plugin never runs on the caller's time: it is a child process read through the event loop, so a
+// about twice per token lifetime (the second time ahead of the expiry, see ExecTokenCache), not once per
+// request; a 401 drops it and the next request runs the plugin again. The plugin never runs on the caller's time: it is a child process read through the event loop, so a
 // slow plugin delays only the requests that have no valid token, never the loop (informers, Lease renewal).
 #pragma once
 
