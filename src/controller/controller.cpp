@@ -131,11 +131,12 @@ void add_flags(CLI::App& app, ControllerOptions& o) {
         });
   };
   add_period("leader-elect-lease-duration", o.leader_election.lease_duration,
-             "how long a standby waits after it last saw the Lease renewed before it takes it");
+             "written into the Lease while this process holds it: how long standbys wait after they last saw it "
+             "renewed before they take it");
   add_period("leader-elect-renew-deadline", o.leader_election.renew_deadline,
              "how long the leader keeps acting without a successful renewal; then it stops and exits 1");
   add_period("leader-elect-retry-period", o.leader_election.retry_period,
-             "how often candidates try to take the Lease and the leader renews it");
+             "how often the leader renews the Lease; candidates try every 1 to 2.2 times it (jittered)");
   app.add_option("--pod-name", o.pod_name,
                  "controller: this pod's name (downward API), the start of its leader-election identity; default "
                  "the host name")

@@ -1,5 +1,7 @@
 #include "controller/leader_election.hpp"
 
+#include <algorithm>
+
 #include "common/json.hpp"
 #include "common/time_format.hpp"
 
@@ -91,7 +93,13 @@ LeaseDecision decide(const std::optional<LeaseRecord>& current, const std::strin
   }
   const bool ours = current->holder == identity;
   const bool held_by_other = !current->holder.empty() && !ours;
-  if (held_by_other && now < observed.changed_at() + timing.lease_duration) {
+  // The holder's own duration, as client-go: during a rolling update that changes the flags, a standby with a
+  // shorter one must not take the Lease from a leader that renews at its own, longer, pace. A record without
+  // one (not written by us nor by client-go) gets our flag's.
+  const auto valid_for = current->lease_duration_seconds > 0
+                             ? std::chrono::milliseconds(std::chrono::seconds(current->lease_duration_seconds))
+                             : timing.lease_duration;
+  if (held_by_other && now < observed.changed_at() + valid_for) {
     d.step = LeaseDecision::Step::wait;
     d.holder = current->holder;
     return d;
@@ -108,6 +116,11 @@ LeaseDecision decide(const std::optional<LeaseRecord>& current, const std::strin
     ++d.write.transitions;
   }
   return d;
+}
+
+std::chrono::milliseconds candidate_retry_wait(std::chrono::milliseconds retry_period, double random01) {
+  const double stretch = 1.0 + 1.2 * std::clamp(random01, 0.0, 1.0);
+  return std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(retry_period.count()) * stretch));
 }
 
 LeaseRecord released(const LeaseRecord& held, std::chrono::system_clock::time_point wall_now) {

@@ -1,13 +1,15 @@
 // Leader election's decisions, no I/O (the loop that reads and writes the Lease is leader_elector.hpp).
 // The rules are client-go's (k8s.io/client-go/tools/leaderelection), on a coordination.k8s.io/v1 Lease:
-// - A candidate reads the Lease every retry period. A Lease held by someone else counts as valid until the
-//   candidate has seen its record unchanged for the lease duration, by the candidate's own monotonic clock
-//   (so no clocks are compared across machines); an empty holder (released) can be taken at once.
+// - A candidate reads the Lease every retry period stretched by a random 0 to 1.2 times itself (client-go's
+//   jitter). A Lease held by someone else counts as valid until the candidate has seen its record unchanged
+//   for the record's own leaseDurationSeconds (the holder's flag, not ours), by the candidate's own monotonic
+//   clock (so no clocks are compared across machines); an empty holder (released) can be taken at once.
 // - Taking or renewing is an update conditional on the resourceVersion read: 409 means someone else won.
 // - The leader may act only until its renew deadline, counted on its own monotonic clock from when it SENT its
-//   last successful renewal. A standby waits at least the lease duration after it SAW that renewal, which is
-//   later, and lease duration > renew deadline: a leader that cannot renew stops acting before anyone else
-//   can start (README, "Running two replicas").
+//   last successful renewal. A standby waits at least the lease duration the leader wrote after it SAW that
+//   renewal, which is later, and the leader's lease duration > its renew deadline: a leader that cannot renew
+//   stops acting before anyone else can start, whatever flags the standby runs with (README, "Running two
+//   replicas").
 #pragma once
 
 #include <chrono>
@@ -83,6 +85,11 @@ struct LeaseDecision {
 LeaseDecision decide(const std::optional<LeaseRecord>& current, const std::string& identity,
                      const LeaseObservation& observed, std::chrono::steady_clock::time_point now,
                      std::chrono::system_clock::time_point wall_now, const LeaderElectionTiming& timing);
+
+// How long a candidate waits before its next try: the retry period stretched by up to 1.2 times itself, as
+// client-go's wait.JitterUntil(..., JitterFactor 1.2), so candidates that started together spread out.
+// `random01` is a draw in [0, 1).
+std::chrono::milliseconds candidate_retry_wait(std::chrono::milliseconds retry_period, double random01);
 
 // The record that hands the Lease over at once: holder cleared, the shortest duration (client-go's release).
 LeaseRecord released(const LeaseRecord& held, std::chrono::system_clock::time_point wall_now);

@@ -34,7 +34,17 @@ std::string make_leader_identity(std::string pod_name) {
 }
 
 LeaderElector::LeaderElector(kube::Client& api, LeaderElectorSettings settings, Logger& log)
-    : api_(api), settings_(std::move(settings)), log_(log), leadership_(settings_.timing.renew_deadline) {}
+    : LeaderElector(api, std::move(settings), log,
+                    [generator = std::mt19937_64(std::random_device{}())]() mutable {
+                      return std::uniform_real_distribution<double>(0.0, 1.0)(generator);
+                    }) {}
+
+LeaderElector::LeaderElector(kube::Client& api, LeaderElectorSettings settings, Logger& log, Random random)
+    : api_(api),
+      settings_(std::move(settings)),
+      log_(log),
+      leadership_(settings_.timing.renew_deadline),
+      random_(std::move(random)) {}
 
 std::string LeaderElector::lease_path() const {
   return "/apis/coordination.k8s.io/v1/namespaces/" + settings_.namespace_name + "/leases";
@@ -119,7 +129,9 @@ asio::awaitable<void> LeaderElector::run() {
       log_.warn("could not read or take the leader lease; retrying",
                 {{"lease", settings_.namespace_name + "/" + settings_.lease_name}, {"error", r.detail}});
     last_failure = r.outcome == Attempt::failed ? r.detail : "";
-    const bool slept = co_await sleep_for(t.retry_period);
+    // Jittered as client-go's candidates are (wait.JitterUntil): candidates started together spread out.
+    const auto wait = candidate_retry_wait(t.retry_period, random_());
+    const bool slept = co_await sleep_for(wait);
     if (!slept) co_return;
   }
   log_.info("became the leader", {{"lease", settings_.namespace_name + "/" + settings_.lease_name},

@@ -34,7 +34,12 @@ class LeaderElector {
   using OnChange = std::function<void(bool leading)>;
   using OnLost = std::function<void(const std::string& why)>;
 
+  using Random = std::function<double()>;  // a draw in [0, 1)
+
+  // Candidates jitter their retries with draws from `random` (tests pin it); the first form draws from a
+  // generator of its own, seeded by std::random_device.
   LeaderElector(kube::Client& api, LeaderElectorSettings settings, Logger& log);
+  LeaderElector(kube::Client& api, LeaderElectorSettings settings, Logger& log, Random random);
   LeaderElector(const LeaderElector&) = delete;
   LeaderElector& operator=(const LeaderElector&) = delete;
 
@@ -45,8 +50,8 @@ class LeaderElector {
   // stop at once.
   void on_lost(OnLost f) { on_lost_ = std::move(f); }
 
-  // Tries to take the Lease every retry period until it holds it, then renews it every retry period until it
-  // cannot (on_lost) or is cancelled (still holding it: see release()).
+  // Tries to take the Lease every 1 to 2.2 retry periods (candidate_retry_wait) until it holds it, then renews
+  // it every retry period until it cannot (on_lost) or is cancelled (still holding it: see release()).
   boost::asio::awaitable<void> run();
   // Hands the Lease over at once (holder cleared), when this process holds it; then no longer leads.
   boost::asio::awaitable<void> release();
@@ -73,6 +78,7 @@ class LeaderElector {
   Logger& log_;
   LeaseObservation observed_;
   Leadership leadership_;
+  Random random_;
   std::string last_holder_seen_;
   OnChange on_change_ = [](bool) {};
   OnLost on_lost_ = [](const std::string&) {};

@@ -18,9 +18,9 @@ std::string trim_whitespace(std::string text) {
 BearerToken::BearerToken(std::string token, std::string token_file, Logger& log, std::shared_ptr<ExecTokenCache> exec)
     : token_(std::move(token)), token_file_(std::move(token_file)), log_(log), exec_(std::move(exec)) {}
 
-Result<std::string> BearerToken::current(Clock::time_point now) {
-  if (exec_) return exec_->token(std::chrono::system_clock::now());
-  return get(now);
+boost::asio::awaitable<Result<std::string>> BearerToken::current(Clock::time_point now) {
+  if (exec_) co_return co_await exec_->token(log_);
+  co_return get(now);
 }
 
 const std::string& BearerToken::get(Clock::time_point now) {

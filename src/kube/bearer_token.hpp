@@ -8,6 +8,8 @@
 #include <memory>
 #include <string>
 
+#include <boost/asio/awaitable.hpp>
+
 #include "common/log.hpp"
 #include "common/result.hpp"
 #include "kube/exec_credential.hpp"
@@ -24,8 +26,9 @@ class BearerToken {
 
   // The static or file token to send now; "" for none.
   const std::string& get(Clock::time_point now);
-  // The token to send now: the exec plugin's when there is one (an Error when the plugin fails), else get().
-  Result<std::string> current(Clock::time_point now);
+  // The token to send now: the exec plugin's when there is one (waiting for its run when the cached token
+  // expired; an Error when the plugin fails), else get().
+  boost::asio::awaitable<Result<std::string>> current(Clock::time_point now);
   // The server rejected the token: the next get() re-reads the file, the next current() runs the exec plugin
   // again. False when there is nothing to re-read.
   bool refresh_after_unauthorized();

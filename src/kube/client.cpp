@@ -36,7 +36,7 @@ Client::Client(asio::any_io_executor ex, ClusterConfig config, ClientOptions opt
       token_(config_.token, config_.token_file, log,
              config_.exec_tokens || !config_.exec.configured()
                  ? config_.exec_tokens
-                 : std::make_shared<ExecTokenCache>(ExecTokenCache::for_plugin(config_.exec))),
+                 : ExecTokenCache::for_plugin(config_.exec)),
       rate_limit_(options_.qps, options_.burst, std::chrono::steady_clock::now()) {
   bool ipv6 = config_.host.find(':') != std::string::npos;
   host_header_ = (ipv6 ? "[" + config_.host + "]" : config_.host) + ":" + config_.port;
@@ -68,15 +68,13 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> Client::open_connection() {
   co_return connection;
 }
 
-Result<HttpRequest> Client::make_request(http::verb method, const std::string& target, std::string body,
-                                         const std::string& content_type) {
+HttpRequest Client::make_request(http::verb method, const std::string& target, std::string body,
+                                 const std::string& content_type, const std::string& token) {
   HttpRequest request{method, target, 11};
   request.set(http::field::host, host_header_);
   request.set(http::field::user_agent, "jarvis/" JARVIS_VERSION);
   request.set(http::field::accept, "application/json");
-  auto token = token_.current(std::chrono::steady_clock::now());
-  if (!token) return token.error();
-  if (!token->empty()) request.set(http::field::authorization, "Bearer " + *token);
+  if (!token.empty()) request.set(http::field::authorization, "Bearer " + token);
   if (!body.empty()) request.set(http::field::content_type, content_type);
   request.keep_alive(true);
   request.body() = std::move(body);
@@ -102,6 +100,11 @@ asio::awaitable<Result<Response>> Client::request(http::verb method, std::string
       delay = {};
     }
     if (Status allowed = co_await wait_for_rate_limit(); !allowed) co_return allowed.error();
+    // Waits only when an exec plugin's token expired and its new one is not there yet; before taking a
+    // pooled connection, which could go stale meanwhile.
+    auto token = co_await token_.current(std::chrono::steady_clock::now());
+    if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
+    if (!token) co_return Error{describe_request(method, target) + ": " + token.error().message};
 
     std::unique_ptr<Connection> connection;
     bool reused = !idle_.empty();
@@ -121,10 +124,9 @@ asio::awaitable<Result<Response>> Client::request(http::verb method, std::string
       connection = std::move(*opened);
     }
 
-    auto made = make_request(method, target, body, content_type);
-    if (!made) co_return Error{describe_request(method, target) + ": " + made.error().message};
+    HttpRequest made = make_request(method, target, body, content_type, *token);
     Result<Response> answer =
-        co_await connection->round_trip(*made, options_.request_timeout, options_.max_response_bytes);
+        co_await connection->round_trip(made, options_.request_timeout, options_.max_response_bytes);
     if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
     observe(method, answer ? answer->status : 0);
     if (!answer) {
@@ -171,13 +173,15 @@ asio::awaitable<Result<Response>> Client::request(http::verb method, std::string
 asio::awaitable<Result<Response>> Client::stream(std::string target, std::chrono::seconds idle_timeout,
                                                  Connection::OnData on_data) {
   if (Status allowed = co_await wait_for_rate_limit(); !allowed) co_return allowed.error();
+  auto token = co_await token_.current(std::chrono::steady_clock::now());
+  if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
+  if (!token) co_return Error{"GET " + target + ": " + token.error().message};
   auto opened = co_await open_connection();
   if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
   if (!opened) observe(http::verb::get, 0);
   if (!opened) co_return Error{"GET " + target + ": " + opened.error().message, opened.error().code};
-  auto made = make_request(http::verb::get, target, {}, {});
-  if (!made) co_return Error{"GET " + target + ": " + made.error().message};
-  Result<Response> answer = co_await (*opened)->stream(*made, idle_timeout, on_data);
+  HttpRequest made = make_request(http::verb::get, target, {}, {}, *token);
+  Result<Response> answer = co_await (*opened)->stream(made, idle_timeout, on_data);
   if (is_cancelled(co_await asio::this_coro::cancellation_state)) co_return cancelled_error();
   observe(http::verb::get, answer ? answer->status : 0);
   if (!answer) co_return Error{"GET " + target + ": " + answer.error().message, answer.error().code};

@@ -77,8 +77,8 @@ class Client {
   void observe(boost::beast::http::verb method, unsigned status);
   boost::asio::awaitable<Status> sleep(std::chrono::steady_clock::duration delay);
   boost::asio::awaitable<Result<std::unique_ptr<Connection>>> open_connection();
-  Result<HttpRequest> make_request(boost::beast::http::verb method, const std::string& target, std::string body,
-                           const std::string& content_type);
+  HttpRequest make_request(boost::beast::http::verb method, const std::string& target, std::string body,
+                           const std::string& content_type, const std::string& token);
 
   boost::asio::any_io_executor ex_;
   ClusterConfig config_;

@@ -299,7 +299,7 @@ Result<ClusterConfig> load_kubeconfigs(const std::vector<std::string>& paths, co
   if (!config) return config;
   if (auto tls = make_tls_context(*config); !tls) return tls.error();
   if (config->exec.configured()) {
-    config->exec_tokens = std::make_shared<ExecTokenCache>(ExecTokenCache::for_plugin(config->exec));
+    config->exec_tokens = ExecTokenCache::for_plugin(config->exec);
   }
   return config;
 }

@@ -46,11 +46,12 @@ TEST_CASE("no Lease: create it holding it", "[leader]") {
   CHECK_FALSE(d.write.renew_time.empty());
 }
 
-TEST_CASE("someone else's Lease is valid until it has not changed for the lease duration on our clock",
+TEST_CASE("someone else's Lease is valid until it has not changed for its lease duration on our clock",
           "[leader]") {
   LeaderElectionTiming timing{3000ms, 2000ms, 500ms};
   LeaseObservation seen;
   LeaseRecord other = held_by("other");
+  other.lease_duration_seconds = 3;
   seen.observe(other, t0);
   CHECK(decide(other, "me", seen, t0, wall, timing).step == Step::wait);
   CHECK(decide(other, "me", seen, t0 + 2999ms, wall, timing).holder == "other");
@@ -66,6 +67,44 @@ TEST_CASE("someone else's Lease is valid until it has not changed for the lease 
   CHECK(d.write.transitions == 4);
   CHECK(d.write.lease_duration_seconds == 3);
   CHECK(d.write.acquire_time == d.write.renew_time);
+}
+
+TEST_CASE("someone else's Lease is valid for the duration its record states, not for our flag (client-go)",
+          "[leader]") {
+  // A rolling update that shortens the timing flags: the standby runs with 3 s, the live leader wrote 15 s
+  // and renews every 4 s, so the standby sees the record unchanged for up to 4 s between renewals.
+  const LeaderElectionTiming standby{3000ms, 2000ms, 500ms};
+  LeaseObservation seen;
+  const LeaseRecord other = held_by("other");  // leaseDurationSeconds 15
+  seen.observe(other, t0);
+  CHECK(decide(other, "me", seen, t0 + 3500ms, wall, standby).step == Step::wait);
+  CHECK(decide(other, "me", seen, t0 + 14999ms, wall, standby).step == Step::wait);
+  const auto taken = decide(other, "me", seen, t0 + 15000ms, wall, standby);
+  CHECK(taken.step == Step::acquire);
+  CHECK(taken.write.lease_duration_seconds == 3);  // the new holder writes its own duration
+  // The other way round: a leader that wrote 3 s is expired after 3 s even for a standby with 15 s.
+  LeaseRecord short_lived = held_by("other");
+  short_lived.lease_duration_seconds = 3;
+  LeaseObservation seen_short;
+  seen_short.observe(short_lived, t0);
+  CHECK(decide(short_lived, "me", seen_short, t0 + 2999ms, wall, LeaderElectionTiming{}).step == Step::wait);
+  CHECK(decide(short_lived, "me", seen_short, t0 + 3000ms, wall, LeaderElectionTiming{}).step == Step::acquire);
+  // A record without a duration (not written by a client-go-like elector): our own flag, never "at once".
+  LeaseRecord no_duration = held_by("other");
+  no_duration.lease_duration_seconds = 0;
+  LeaseObservation seen_none;
+  seen_none.observe(no_duration, t0);
+  CHECK(decide(no_duration, "me", seen_none, t0 + 2999ms, wall, standby).step == Step::wait);
+  CHECK(decide(no_duration, "me", seen_none, t0 + 3000ms, wall, standby).step == Step::acquire);
+}
+
+TEST_CASE("a candidate's retry period is jittered as client-go's (factor 1.2), by the random draw it is given",
+          "[leader]") {
+  CHECK(candidate_retry_wait(2000ms, 0.0) == 2000ms);
+  CHECK(candidate_retry_wait(2000ms, 0.5) == 3200ms);
+  CHECK(candidate_retry_wait(2000ms, 0.999) > 4390ms);
+  CHECK(candidate_retry_wait(2000ms, 0.999) < 4400ms);
+  CHECK(candidate_retry_wait(500ms, 0.25) == 650ms);
 }
 
 TEST_CASE("a released Lease (no holder) is taken at once", "[leader]") {
