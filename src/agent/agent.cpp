@@ -42,6 +42,8 @@ namespace {
 constexpr std::uint64_t most_output_bytes = 64ULL << 20;
 // A StartRequest holds at most a 64 KiB command plus short ids; anything far larger is refused by gRPC.
 constexpr int max_request_bytes = 256 * 1024;
+// The shortest interval between the controller's keepalive pings the agent takes without complaint.
+constexpr int min_ping_interval_ms = 1000;
 // How long in-flight calls get to complete once the agent is asked to stop.
 constexpr std::chrono::seconds server_shutdown_deadline{10};
 
@@ -305,6 +307,12 @@ int run(const AgentOptions& options, Logger& log, observability::LibraryLogSink&
   builder.SetMaxReceiveMessageSize(max_request_bytes);
   // Without this a second agent could bind the same port and silently take half of the calls.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // The controller pings its connections (--agent-keepalive-time, at least every second in tests) to notice a
+  // silent agent under a long Wait: take its pings at any rate, with or without calls, and never answer them
+  // with GOAWAY "too_many_pings", which would fail the calls in flight.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, min_ping_interval_ms);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || (options.insecure && port == 0)) {
     log.error("agent could not listen", {{"listen", options.listen}});

@@ -60,15 +60,6 @@ std::string read_at(int fd, std::uint64_t offset, std::uint64_t bytes, int& erro
   return data;
 }
 
-Status sync_data(int fd) {
-  int rc;
-  do {
-    rc = ::fdatasync(fd);
-  } while (rc != 0 && errno == EINTR);
-  if (rc != 0) return os_error(errno);
-  return Ok{};
-}
-
 Status sync_directory(int fd) {
   int rc;
   do {
@@ -85,6 +76,15 @@ std::string interrupted_reason(std::int64_t found_unix_ms) {
 
 }  // namespace
 
+Status sync_file_data(int fd) {
+  int rc;
+  do {
+    rc = ::fdatasync(fd);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) return os_error(errno);
+  return Ok{};
+}
+
 struct ExecutionJournal::Loaded {
   std::string data;              // the file as it was read
   std::size_t records = 0;       // intact records
@@ -99,15 +99,17 @@ struct ExecutionJournal::Loaded {
 };
 
 ExecutionJournal::ExecutionJournal(std::filesystem::path state_dir, UniqueFd directory, std::uint64_t max_bytes,
-                                   Logger& log)
+                                   Logger& log, DataSync sync)
     : state_dir_(std::move(state_dir)),
       path_(state_dir_ / journal_file_name),
       directory_(std::move(directory)),
       max_bytes_(max_bytes),
-      log_(log) {}
+      log_(log),
+      sync_(std::move(sync)) {}
 
 Result<std::unique_ptr<ExecutionJournal>> ExecutionJournal::open(const std::filesystem::path& state_dir,
-                                                                 std::uint64_t max_bytes, Logger& log) {
+                                                                 std::uint64_t max_bytes, Logger& log,
+                                                                 DataSync sync) {
   std::error_code ignored;
   if (!std::filesystem::exists(state_dir, ignored)) {
     if (state_dir.has_parent_path()) std::filesystem::create_directories(state_dir.parent_path(), ignored);
@@ -134,7 +136,7 @@ Result<std::unique_ptr<ExecutionJournal>> ExecutionJournal::open(const std::file
                    errno};
   }
   std::unique_ptr<ExecutionJournal> journal(
-      new ExecutionJournal(state_dir, std::move(owned_directory), max_bytes, log));
+      new ExecutionJournal(state_dir, std::move(owned_directory), max_bytes, log, std::move(sync)));
   // Left by a rewrite that did not finish; the journal itself is still whole.
   ::unlinkat(directory, new_file_name, 0);
   journal->load(now_unix_ms());
@@ -372,7 +374,7 @@ Result<ExecutionJournal::Frame> ExecutionJournal::append(const pb::Record& recor
   }
   const std::string frame = encode_frame(record.SerializeAsString());
   auto written = write_all_at(file_.get(), frame, file_bytes_);
-  if (written) written = sync_data(file_.get());
+  if (written) written = sync_(file_.get());
   if (!written) {
     // Cut the file back to its last whole record, or rewrite it before the next append.
     if (::ftruncate(file_.get(), static_cast<off_t>(file_bytes_)) != 0) needs_rewrite_ = true;
@@ -415,7 +417,7 @@ Status ExecutionJournal::rewrite() {
     new_offsets.push_back(size);
     size += frame->bytes;
   }
-  if (auto synced = sync_data(fd); !synced) return abandon(synced.error());
+  if (auto synced = sync_(fd); !synced) return abandon(synced.error());
   if (::renameat(directory_.get(), new_file_name, directory_.get(), std::string(journal_file_name).c_str()) != 0)
     return abandon(os_error(errno));
 

@@ -21,13 +21,14 @@
 //
 // Expected failures (a full disk, an I/O error, a read-only file system) are Status values; after a failed
 // append the file is cut back to its last whole record, or rewritten before the next append when that
-// fails too. Not thread-safe: used on the agent's single executor thread, whose calls block for a write and
-// an fdatasync per record.
+// fails too. Not thread-safe, and its calls block for a write and an fdatasync per record: once the agent
+// runs, only its journal thread calls it (JournalWorker), never the event loop.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,14 +62,22 @@ struct RecoveredExecution {
   std::optional<ProcessIdentity> shell;   // interrupted: its shell as spawned, when that was recorded
 };
 
+// Makes the data written to a file descriptor durable (fdatasync): a test wraps it to hold a sync back.
+using DataSync = std::function<Status(int fd)>;
+
+// The journal's real sync: fdatasync, retried on EINTR.
+Status sync_file_data(int fd);
+
 class ExecutionJournal {
  public:
   // Opens (creating when missing, mode 0700) `state_dir` and the journal in it, holding an exclusive lock
   // on the directory (waiting, with a log line, while another agent holds it). Fails only when the
   // directory cannot be created, opened or locked; a journal that is corrupt, unreadable or cannot be written is
   // logged and the agent goes on (its Starts then fail until the journal can be written).
+  // `sync` (tests) replaces sync_file_data for the journal's files.
   static Result<std::unique_ptr<ExecutionJournal>> open(const std::filesystem::path& state_dir,
-                                                         std::uint64_t max_bytes, Logger& log);
+                                                         std::uint64_t max_bytes, Logger& log,
+                                                         DataSync sync = sync_file_data);
 
   ExecutionJournal(const ExecutionJournal&) = delete;
   ExecutionJournal& operator=(const ExecutionJournal&) = delete;
@@ -113,7 +122,8 @@ class ExecutionJournal {
   };
   struct Loaded;
 
-  ExecutionJournal(std::filesystem::path state_dir, UniqueFd directory, std::uint64_t max_bytes, Logger& log);
+  ExecutionJournal(std::filesystem::path state_dir, UniqueFd directory, std::uint64_t max_bytes, Logger& log,
+                   DataSync sync);
 
   void load(std::int64_t now_unix_ms);
   void apply(const journal::v1::Record& record, Frame frame);
@@ -133,6 +143,7 @@ class ExecutionJournal {
   std::uint64_t file_bytes_ = 0;
   std::uint64_t max_bytes_;
   Logger& log_;
+  DataSync sync_;
 
   JournalHorizon horizon_;
   std::unordered_map<std::string, Entry> entries_;

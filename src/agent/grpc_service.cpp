@@ -137,24 +137,26 @@ void AgentService::handle(Call* call) {
         if (const std::string name = tls::peer_common_name(*auth); !name.empty()) caller = "CN=" + name + " " + caller;
       }
       asio::post(executor_, [this, call, caller = std::move(caller)] {
-        finish(call, start(call->start_request, caller, call->response));
+        answer(call, "Start", start(call->start_request, caller, call->response));
       });
       return;
     }
     case Call::wait_method:
-      asio::post(executor_, [this, call] {
-        asio::co_spawn(executor_, wait(call->wait_request, call->response),
-                       [this, call](std::exception_ptr failure, grpc::Status status) {
-                         if (!failure) return finish(call, status);
-                         log_.error("Wait failed inside the agent", {{"error", jarvis::describe(failure)}});
-                         finish(call, grpc::Status(grpc::StatusCode::INTERNAL, "the agent failed to wait"));
-                       });
-      });
+      asio::post(executor_, [this, call] { answer(call, "Wait", wait(call->wait_request, call->response)); });
       return;
     case Call::cancel_method:
-      asio::post(executor_, [this, call] { finish(call, cancel(call->cancel_request, call->response)); });
+      asio::post(executor_, [this, call] { answer(call, "Cancel", cancel(call->cancel_request, call->response)); });
       return;
   }
+}
+
+// Runs a method's coroutine on the executor and finishes the call with its status (INTERNAL if it threw).
+void AgentService::answer(Call* call, const char* method, asio::awaitable<grpc::Status> work) {
+  asio::co_spawn(executor_, std::move(work), [this, call, method](std::exception_ptr failure, grpc::Status status) {
+    if (!failure) return finish(call, status);
+    log_.error(std::string(method) + " failed inside the agent", {{"error", jarvis::describe(failure)}});
+    finish(call, grpc::Status(grpc::StatusCode::INTERNAL, std::string("the agent failed to answer ") + method));
+  });
 }
 
 void AgentService::finish(Call* call, const grpc::Status& status) {
@@ -166,24 +168,24 @@ void AgentService::finish(Call* call, const grpc::Status& status) {
   }
 }
 
-grpc::Status AgentService::start(const v1::StartRequest& request, const std::string& caller,
-                                 v1::Execution& response) {
+asio::awaitable<grpc::Status> AgentService::start(const v1::StartRequest& request, std::string caller,
+                                                  v1::Execution& response) {
   if (auto problem = start_request_problem(request)) {
     const std::string_view id = request.execution_id();
     log_.warn("start refused", {{"execution_id", id.substr(0, max_execution_id_length)}, {"reason", *problem}});
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *problem);
+    co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *problem);
   }
   ExecutionSpec spec = to_spec(request, defaults_);
-  spec.requested_by = caller;
-  auto started = registry_.start(std::move(spec), StartDispatch{.resume = request.resume(),
-                                                                .dispatched_unix_ms = request.dispatched_unix_ms()});
+  spec.requested_by = std::move(caller);
+  auto started = co_await registry_.start(
+      std::move(spec), StartDispatch{.resume = request.resume(), .dispatched_unix_ms = request.dispatched_unix_ms()});
   if (!started) {
     log_.warn("start refused", {{"execution_id", request.execution_id()}, {"reason", started.error().message}});
-    return grpc::Status(refusal_status_code(started.error().code), started.error().message);
+    co_return grpc::Status(refusal_status_code(started.error().code), started.error().message);
   }
   if (!started->created) log_.debug("start of a known execution", {{"execution_id", request.execution_id()}});
   to_proto(started->execution->status(), response);
-  return grpc::Status::OK;
+  co_return grpc::Status::OK;
 }
 
 asio::awaitable<grpc::Status> AgentService::wait(const v1::WaitRequest& request, v1::Execution& response) {
@@ -200,18 +202,18 @@ asio::awaitable<grpc::Status> AgentService::wait(const v1::WaitRequest& request,
   co_return grpc::Status::OK;
 }
 
-grpc::Status AgentService::cancel(const v1::CancelRequest& request, v1::Execution& response) {
+asio::awaitable<grpc::Status> AgentService::cancel(const v1::CancelRequest& request, v1::Execution& response) {
   if (auto problem = execution_id_problem(request.execution_id()))
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *problem);
+    co_return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *problem);
   if (const auto known = registry_.find(request.execution_id()); known && !known->finished())
     log_.info("cancel requested", {{"execution_id", request.execution_id()}});
-  const auto execution = registry_.cancel(request.execution_id());
+  const auto execution = co_await registry_.cancel(request.execution_id());
   if (!execution) {
     log_.error("cancel failed", {{"execution_id", request.execution_id()}, {"reason", execution.error().message}});
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, execution.error().message);
+    co_return grpc::Status(grpc::StatusCode::UNAVAILABLE, execution.error().message);
   }
   to_proto((*execution)->status(), response);
-  return grpc::Status::OK;
+  co_return grpc::Status::OK;
 }
 
 grpc::Status AgentService::not_found(const std::string& execution_id) const {

@@ -1,7 +1,9 @@
 // AgentService: the jarvis.v1.Agent gRPC service on top of the execution registry.
 //
 // It uses gRPC's completion-queue API with one thread of its own: that thread takes each call from the queue
-// and posts the work to the agent's executor, where the registry lives; the call is finished from there. No
+// and posts the work to the agent's executor, where the registry lives; the call is finished from there.
+// Each call is a coroutine there: a Start waiting for its journal record (written on the journal's own
+// thread) holds back no other call. No
 // agent state is touched on gRPC's threads. gRPC's callback API would add two polling threads that wake
 // several times a second while the agent is idle, a cost every node pays all the time (bench/RESULTS.md).
 #pragma once
@@ -51,11 +53,12 @@ class AgentService {
   void take_calls();
   void on_event(Call* call, bool ok);
   void handle(Call* call);
+  void answer(Call* call, const char* method, asio::awaitable<grpc::Status> work);
   void finish(Call* call, const grpc::Status& status);
 
-  grpc::Status start(const v1::StartRequest& request, const std::string& caller, v1::Execution& response);
+  asio::awaitable<grpc::Status> start(const v1::StartRequest& request, std::string caller, v1::Execution& response);
   asio::awaitable<grpc::Status> wait(const v1::WaitRequest& request, v1::Execution& response);
-  grpc::Status cancel(const v1::CancelRequest& request, v1::Execution& response);
+  asio::awaitable<grpc::Status> cancel(const v1::CancelRequest& request, v1::Execution& response);
   grpc::Status not_found(const std::string& execution_id) const;
 
   asio::any_io_executor executor_;

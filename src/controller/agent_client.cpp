@@ -149,10 +149,11 @@ class CallInFlight {
 }  // namespace
 
 AgentClient::AgentClient(asio::any_io_executor executor, Logger& log, const tls::TransportSecurity& security,
-                         std::size_t concurrent_starts, AgentConnector::OnRefused on_refused)
+                         std::size_t concurrent_starts, AgentConnector::OnRefused on_refused,
+                         AgentKeepalive keepalive)
     : executor_(executor),
       log_(log),
-      connector_(executor, log, security, std::move(on_refused)),
+      connector_(executor, log, security, std::move(on_refused), keepalive),
       start_slots_(executor_, concurrent_starts) {}
 
 Status AgentClient::prepare() { return connector_.prepare(); }

@@ -41,8 +41,10 @@ class AgentClient final : public AgentApi {
 
   // `security` decides the transport: mutual TLS over its directory (agent_connector.hpp), or plaintext.
   // `on_refused` hears of every failed TLS handshake with an agent (the audit line and the metric).
+  // `keepalive`: how soon a silent agent is noticed under a call in flight (agent_connector.hpp).
   AgentClient(boost::asio::any_io_executor executor, Logger& log, const tls::TransportSecurity& security,
-              std::size_t concurrent_starts = default_concurrent_starts, AgentConnector::OnRefused on_refused = {});
+              std::size_t concurrent_starts = default_concurrent_starts, AgentConnector::OnRefused on_refused = {},
+              AgentKeepalive keepalive = {});
   AgentClient(const AgentClient&) = delete;
   AgentClient& operator=(const AgentClient&) = delete;
 

@@ -1,5 +1,7 @@
 #include "controller/agent_connector.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -55,10 +57,32 @@ std::optional<HostPort> split(const std::string& address) {
   return result;
 }
 
-grpc::ChannelArguments channel_arguments() {
+grpc::ChannelArguments channel_arguments(const AgentKeepalive& keepalive) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(AgentConnector::max_response_bytes);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(keepalive.time.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(keepalive.timeout.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // A long Wait sends no data: without this gRPC stops pinging after two pings and a dead agent goes unseen.
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   return args;
+}
+
+int whole_seconds_at_least_one(std::chrono::milliseconds duration) {
+  return static_cast<int>(std::max<std::chrono::milliseconds::rep>(1, (duration.count() + 999) / 1000));
+}
+
+// Keepalive probes on the agent's TCP socket; best effort (a socket that refuses them still works).
+void enable_tcp_keepalive(tcp::socket& socket, const AgentKeepalive& keepalive) {
+  const int fd = socket.native_handle();
+  const int on = 1;
+  const int idle = whole_seconds_at_least_one(keepalive.time);
+  const int interval = whole_seconds_at_least_one(keepalive.timeout / AgentKeepalive::probes);
+  const int count = AgentKeepalive::probes;
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 }
 
 }  // namespace
@@ -98,11 +122,12 @@ struct AgentConnector::Attempt {
 };
 
 AgentConnector::AgentConnector(asio::any_io_executor executor, Logger& log, tls::TransportSecurity security,
-                               OnRefused on_refused)
+                               OnRefused on_refused, AgentKeepalive keepalive)
     : executor_(std::move(executor)),
       log_(log),
       security_(std::move(security)),
       on_refused_(std::move(on_refused)),
+      keepalive_(keepalive),
       context_(security_.directory, tls::TlsSide::controller_client) {}
 
 AgentConnector::~AgentConnector() { close_all(); }
@@ -169,11 +194,12 @@ asio::awaitable<Result<AgentConnector::Connection>> AgentConnector::connect(std:
   if (connect_ec) co_return Error{"cannot connect: " + connect_ec.message(), unavailable};
   boost::system::error_code ignored;
   attempt->socket.set_option(tcp::no_delay(true), ignored);
+  enable_tcp_keepalive(attempt->socket, keepalive_);
 
   if (security_.insecure) {
     const int fd = attempt->socket.release(ignored);
     if (ignored) co_return Error{"cannot hand the connection to gRPC: " + ignored.message(), unavailable};
-    auto channel_args = channel_arguments();
+    auto channel_args = channel_arguments(keepalive_);
     co_return Connection{grpc::CreateCustomInsecureChannelFromFd(address, fd, channel_args),
                          std::make_shared<ConnectionState>()};
   }
@@ -201,7 +227,7 @@ asio::awaitable<Result<AgentConnector::Connection>> AgentConnector::connect(std:
   }
   auto link = std::make_shared<Link>(next_link_++, address, std::move(attempt->stream), std::move(local));
   links_->emplace(link->id, link);
-  auto channel_args = channel_arguments();
+  auto channel_args = channel_arguments(keepalive_);
   // gRPC owns pair[0] from here.
   Connection connection{grpc::CreateCustomInsecureChannelFromFd(address, pair[0], channel_args), link->state};
   // The handler holds the map, not the connector: a relay may end after the connector is gone.

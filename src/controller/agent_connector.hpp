@@ -32,6 +32,18 @@
 
 namespace jarvis::controller {
 
+// How the controller notices an agent that went silent (its host gone, the process stopped, the network
+// black-holed) while a call waits on it, rather than at the call's deadline (a Wait may take minutes).
+// HTTP/2: gRPC pings the agent every `time`, with or without calls in flight, and drops the connection when
+// a ping is not answered within `timeout` (its calls fail with UNAVAILABLE). TCP: keepalive probes start
+// after `time` of silence, every `timeout` / probes, and the kernel drops the connection after `probes`
+// unanswered ones (a host that is gone; a stopped process still answers these, its kernel does).
+struct AgentKeepalive {
+  static constexpr int probes = 3;
+  std::chrono::milliseconds time{30'000};
+  std::chrono::milliseconds timeout{10'000};
+};
+
 class AgentConnector {
  public:
   // A handshake with an agent failed: the reason (tls/handshake_refusal.hpp, a fixed set), OpenSSL's words, and
@@ -42,7 +54,7 @@ class AgentConnector {
   static constexpr int max_response_bytes = 64 * 1024 * 1024;
 
   AgentConnector(boost::asio::any_io_executor executor, Logger& log, tls::TransportSecurity security,
-                 OnRefused on_refused = {});
+                 OnRefused on_refused = {}, AgentKeepalive keepalive = {});
   ~AgentConnector();
   AgentConnector(const AgentConnector&) = delete;
   AgentConnector& operator=(const AgentConnector&) = delete;
@@ -87,6 +99,7 @@ class AgentConnector {
   Logger& log_;
   tls::TransportSecurity security_;
   OnRefused on_refused_;
+  AgentKeepalive keepalive_;
   tls::AgentTlsContext context_;
   std::chrono::steady_clock::time_point next_refresh_{};
   std::uint64_t next_link_ = 1;

@@ -100,6 +100,17 @@ void add_flags(CLI::App& app, ControllerOptions& o) {
       ->group(g)
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 20));
+  app.add_option("--agent-keepalive-time", o.agent_keepalive_time_seconds,
+                 "controller: seconds between HTTP/2 pings (and TCP keepalive probes) on each agent connection")
+      ->group(g)
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 86400u));
+  app.add_option("--agent-keepalive-timeout", o.agent_keepalive_timeout_seconds,
+                 "controller: seconds an agent gets to answer a ping; then its connection is dropped and the calls "
+                 "on it fail (UNAVAILABLE) instead of waiting for their deadlines")
+      ->group(g)
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 3600u));
   app.add_option("--cert-lifetime", o.cert_lifetime,
                  "controller: lifetime of the agent and controller certificates (e.g. 2160h, 90d, 30m); renewed "
                  "when a third is left. The CA (Secret jarvis-ca) lives 10 years")
@@ -257,7 +268,9 @@ struct Controller {
                      log),
         queue(io.get_executor(), RetryBackoff{}, &metrics.workqueue),
         certificates(api, certificate_settings(o), log),
-        agents(io.get_executor(), log, transport_security(o), o.max_concurrent_starts, std::move(on_tls_refused)),
+        agents(io.get_executor(), log, transport_security(o), o.max_concurrent_starts, std::move(on_tls_refused),
+               AgentKeepalive{.time = std::chrono::seconds(o.agent_keepalive_time_seconds),
+                              .timeout = std::chrono::seconds(o.agent_keepalive_timeout_seconds)}),
         measured_agents(agents, metrics),
         writer(api, events_api),
         measured_writer(writer, metrics),

@@ -27,6 +27,8 @@ struct ControllerOptions {
   unsigned workers = 4;
   unsigned max_concurrent_starts = 64;  // Start calls to agents in flight at once (the rest wait their turn)
   std::uint64_t max_output_bytes = 64 * 1024;
+  unsigned agent_keepalive_time_seconds = 30;     // HTTP/2 ping and TCP keepalive on agent connections
+  unsigned agent_keepalive_timeout_seconds = 10;  // an unanswered ping drops the connection after this
   bool insecure = false;                        // plaintext gRPC to agents, development only
   std::string tls_dir = "/var/run/jarvis/tls";  // the controller's own certificate files (an emptyDir)
   std::string cert_lifetime = "2160h";          // agent and controller certificates; renewed at 2/3

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
@@ -333,4 +334,42 @@ TEST_CASE("after the agent restarts, the next call opens a new connection and ge
   REQUIRE(run_call(io, client.start(agent.address, request, 10s)).ok());
   CHECK(wait_until_finished(io, client, agent.address, "after").state() == jarvis::v1::STATE_SUCCEEDED);
   CHECK(client.open_channels() == 1);
+}
+
+TEST_CASE("a Wait on an agent that stops answering (SIGSTOP) fails UNAVAILABLE after the keepalive timeout, long "
+          "before its deadline",
+          "[agent_client][process][keepalive]") {
+  RealAgent agent;
+  asio::io_context io;
+  jarvis::Logger log(jarvis::LogLevel::error, stderr);
+  AgentClient client(io.get_executor(), log, agent.pki.controller(), AgentClient::default_concurrent_starts, {},
+                     AgentKeepalive{.time = 1s, .timeout = 1s});
+  jarvis::v1::StartRequest request;
+  request.set_execution_id("long");
+  request.set_command("sleep 600");
+  request.set_timeout_seconds(900);
+  REQUIRE(run_call(io, client.start(agent.address, request, 10s)).ok());
+
+  // The agent holds a Wait up to a minute; the call may take ten.
+  constexpr auto call_deadline = 600s;
+  std::optional<jarvis::Result<Execution>> waited;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { waited.emplace(co_await client.wait(agent.address, "long", 60s, call_deadline)); },
+      [](std::exception_ptr error) {
+        if (error) std::rethrow_exception(error);
+      });
+  // The Wait is sent (whether it reached the agent first does not matter), then the agent goes silent: its
+  // process stops, its kernel still holds the connection open and acknowledges every TCP segment.
+  io.poll();
+  REQUIRE_FALSE(waited.has_value());
+  agent.program->signal(SIGSTOP);
+  struct Resume {  // whatever happens below, the agent can be stopped when the test ends
+    test::ChildProgram& program;
+    ~Resume() { program.signal(SIGCONT); }
+  } resume{*agent.program};
+
+  // Generous (the machine may be loaded), and still far below the call's deadline.
+  REQUIRE(test::run_until(io, [&] { return waited.has_value(); }, 60s));
+  REQUIRE_FALSE(waited->ok());
+  CHECK(waited->error().code == static_cast<int>(grpc::StatusCode::UNAVAILABLE));
 }
