@@ -7,7 +7,8 @@
 #   4. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs the same tests (at -O0: the
 #      sanitizers check the same, and it compiles about 4x faster than -O2),
 #   5. builds the container image once with buildah (test/image/build.sh, an OCI archive),
-#   6. runs the end-to-end tests against a real local control plane (pytest, test/e2e), the real-node tests
+#   6. runs the end-to-end tests against a real local control plane (pytest, test/e2e; a shutdown test runs the
+#      ASan build of the controller), the real-node tests
 #      among them (the image's pods run by a real kubelet and containerd), and the
 #      tests of the Go toolchain bootstrap (pytest, test/cluster/upstream),
 #   7. checks the container image (test/image/run.sh).
@@ -85,6 +86,7 @@ fi
 
 stage "end-to-end tests (real kube-apiserver, kubectl, agents, controller; a real node)"
 JARVIS_BINARY="$repo/build/src/jarvis" JARVIS_AGENTCTL="$repo/build/test/agent/jarvis-agentctl" \
+  JARVIS_ASAN_BINARY="$repo/build-asan/src/jarvis" \
   /usr/bin/python3 -m pytest -v -p no:cacheprovider --durations=15 --junitxml="$results/e2e.xml" "${e2e_skip[@]}" test/e2e test/cluster/upstream
 pytest_rc=$?
 if [[ $pytest_rc -ne 0 && ! -s "$results/e2e.xml" ]]; then

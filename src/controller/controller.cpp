@@ -532,10 +532,13 @@ int run(const ControllerOptions& o, Logger& log, observability::LibraryLogSink& 
       [&metrics](std::string_view reason) { metrics.tls_handshake_failures.with({reason}).inc(); });
   // The controller terminates its agent TLS itself (agent_connector.hpp): a failed handshake with an agent is
   // one audit line naming the agent, and counted in jarvis_tls_handshake_failures_total.
-  Controller c(io, o, std::move(*config), metrics, log,
-               [&library_log](std::string_view reason, std::string_view detail, std::string_view agent) {
-                 library_log.refused(reason, detail, agent, "openssl");
-               });
+  // On the heap, so that a use after its destruction (a frame destroyed too late) is one AddressSanitizer sees.
+  const auto controller = std::make_unique<Controller>(
+      io, o, std::move(*config), metrics, log,
+      [&library_log](std::string_view reason, std::string_view detail, std::string_view agent) {
+        library_log.refused(reason, detail, agent, "openssl");
+      });
+  Controller& c = *controller;
   observability::Heartbeat heartbeat;
   auto endpoints = observability::serve_endpoints(
       o.endpoints, observability::controller_defaults,

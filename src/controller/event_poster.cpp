@@ -67,8 +67,8 @@ void EventPoster::post(const std::string& key, const CommandMeta& meta, std::vec
     metrics_->events_queued_bytes.set(static_cast<double>(queued_bytes_));
   }
   // Lanes take events until the queue is empty; start as many as the queue can use, up to the bound.
-  while (*lanes_ < options_.concurrency && *lanes_ < queue_.size() + posting_) {
-    ++*lanes_;
+  while (lanes_ < options_.concurrency && lanes_ < queue_.size() + posting_) {
+    ++lanes_;
     asio::co_spawn(executor_, lane(), report_failure(log_, "posting events"));
   }
 }
@@ -140,8 +140,8 @@ void EventPoster::settle(const Pending& done, bool posted) {
 asio::awaitable<void> EventPoster::lane() {
   // Counts this lane out however it ends, so a later post() starts a new one.
   struct Lane {
-    std::shared_ptr<std::size_t> lanes;
-    ~Lane() { --*lanes; }
+    std::size_t& lanes;
+    ~Lane() { --lanes; }
   } counted{lanes_};
   while (!queue_.empty()) {
     Pending next = std::move(queue_.front());

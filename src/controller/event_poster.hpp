@@ -111,9 +111,8 @@ class EventPoster final : public EventView {
   std::set<std::string> deferred_commands_;  // Commands with events that did not fit
   std::deque<std::chrono::steady_clock::time_point> in_flight_since_;  // of the events being posted
   std::chrono::steady_clock::time_point last_stall_warning_{};
-  // Shared with the lanes: a lane that outlives the poster (the io_context stopped past the shutdown deadline
-  // destroys its frame later) touches only this.
-  std::shared_ptr<std::size_t> lanes_ = std::make_shared<std::size_t>(0);
+  std::size_t lanes_ = 0;    // coroutines taking events from the queue (the controller's run() destroys any
+                             // left suspended before this poster: EventLoop::shutdown)
   std::size_t posting_ = 0;  // events taken and not yet answered
 };
 
