@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "controller/work_queue.hpp"
+#include "metrics/registry.hpp"
 
 using namespace jarvis::controller;
 namespace asio = boost::asio;
@@ -255,4 +256,28 @@ TEST_CASE("many workers: every key is handed out once", "[work_queue]") {
   CHECK(handed_out.size() == 5);
   queue.shut_down();
   poll(io);
+}
+
+TEST_CASE("unfinished work and the longest-running reconcile are measured while a key is processed",
+          "[work_queue]") {
+  asio::io_context io;
+  jarvis::metrics::Registry registry;
+  ControllerMetrics metrics(registry);
+  WorkQueue queue(io.get_executor(), RetryBackoff{}, &metrics.workqueue);
+  queue.add("a");
+  queue.add("b");
+  REQUIRE(get_within(io, queue) == "a");
+  REQUIRE(get_within(io, queue) == "b");
+  const auto started = Clock::now();
+  while (Clock::now() - started < 20ms) io.run_one_for(1ms);  // the two reconciles run for a while
+  queue.update_unfinished_work();
+  const double longest = metrics.workqueue.longest_running_processor.value();
+  CHECK(longest >= 0.02);
+  CHECK(metrics.workqueue.unfinished_work.value() >= 2 * 0.02);
+  CHECK(metrics.workqueue.unfinished_work.value() >= longest);
+  queue.done("a");
+  queue.done("b");
+  queue.update_unfinished_work();
+  CHECK(metrics.workqueue.unfinished_work.value() == 0);
+  CHECK(metrics.workqueue.longest_running_processor.value() == 0);
 }
