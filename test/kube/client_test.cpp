@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <exception>
 #include <optional>
+#include <string>
 
 #include "kube/client.hpp"
 #include "kube/informer.hpp"
@@ -95,6 +96,26 @@ TEST_CASE("a refused connection is retried, then reported as an error value") {
   // Two backoffs of 125-250 ms and 250-500 ms between the three attempts.
   CHECK(outcome.took >= 375ms);
   CHECK(outcome.took < 5s);
+}
+
+TEST_CASE("a request that fails through every retry is a warn line naming it") {
+  asio::io_context io;
+  ClientOptions options;
+  options.max_retries = 1;
+  std::FILE* sink = std::tmpfile();
+  jarvis::Logger log(jarvis::LogLevel::warn, sink);
+  Client client(io.get_executor(), local_config(refused_port(io)), options, log);
+  Outcome outcome = run_request(io, client);
+  REQUIRE(outcome.result);
+  REQUIRE_FALSE(*outcome.result);
+  std::fflush(sink);
+  std::rewind(sink);
+  std::string logged;
+  char buffer[4096];
+  while (const std::size_t n = std::fread(buffer, 1, sizeof buffer, sink)) logged.append(buffer, n);
+  std::fclose(sink);
+  CHECK_THAT(logged, Catch::Contains("\"level\":\"warn\"") && Catch::Contains("API request failed after retries") &&
+                         Catch::Contains("GET /api/v1/namespaces") && Catch::Contains("\"attempts\":2"));
 }
 
 TEST_CASE("a server that accepts but never answers hits the deadline") {
