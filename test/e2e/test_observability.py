@@ -203,8 +203,13 @@ def test_counters_move_as_commands_run(jarvis):
     assert grew("workqueue_adds_total", name="command") >= 2
     assert grew("workqueue_work_duration_seconds_count", name="command") >= 4
     assert after.value("workqueue_depth", name="command") >= 0
-    assert grew("rest_client_requests_total", code="201", method="POST") >= 6  # the events
-    assert grew("rest_client_requests_total", code="200", method="PUT") >= 4   # the status writes
+    def grew_total(sample_name, **labels):
+        return after.total(sample_name, **labels) - before.total(sample_name, **labels)
+    assert grew_total("rest_client_requests_total", code="201", method="POST") >= 6  # the events
+    assert grew_total("rest_client_requests_total", code="200", method="PUT") >= 4   # the status writes
+    # client-go's host label: the API server the requests went to, one value for all.
+    hosts = {s.labels["host"] for s in after.samples("rest_client_requests_total")}
+    assert hosts == {jarvis.server.split("://", 1)[1]}, hosts
     assert after.total("jarvis_agent_rpc_duration_seconds_count", method="Start", code="OK") - \
         before.total("jarvis_agent_rpc_duration_seconds_count", method="Start", code="OK") == 6
     assert check_histograms(after) >= 4
