@@ -148,13 +148,11 @@ asio::awaitable<void> EventPoster::lane() {
     queue_.pop_front();
     entries_[next.id].stage = Stage::posting;
     ++posting_;
-    in_flight_since_.push_back(next.queued_at);
+    in_flight_since_.insert(next.queued_at);
     auto posted = co_await api_.post_event(*next.meta, next.event);
     --posting_;
     queued_bytes_ -= std::min(queued_bytes_, next.event.message.size());
-    if (auto it = std::find(in_flight_since_.begin(), in_flight_since_.end(), next.queued_at);
-        it != in_flight_since_.end())
-      in_flight_since_.erase(it);
+    in_flight_since_.erase(in_flight_since_.find(next.queued_at));
     if (!posted) {
       log_.warn("could not record event; it stays owed in the status and is posted again",
                 {{"command", *next.key}, {"reason", next.event.reason}, {"event", next.id},
@@ -173,7 +171,7 @@ void EventPoster::update_metrics() {
   const auto now = Clock::now();
   Clock::time_point oldest = now;
   if (!queue_.empty()) oldest = std::min(oldest, queue_.front().queued_at);
-  for (const auto& since : in_flight_since_) oldest = std::min(oldest, since);
+  if (!in_flight_since_.empty()) oldest = std::min(oldest, *in_flight_since_.begin());
   const double age = std::chrono::duration<double>(now - oldest).count();
   if (metrics_) {
     metrics_->events_queued.set(static_cast<double>(pending()));

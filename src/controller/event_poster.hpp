@@ -109,7 +109,7 @@ class EventPoster final : public EventView {
   std::unordered_map<std::string, Entry> entries_;                 // by namespace/name
   std::unordered_map<std::string, std::set<std::string>> by_command_;  // Command key -> ids
   std::set<std::string> deferred_commands_;  // Commands with events that did not fit
-  std::deque<std::chrono::steady_clock::time_point> in_flight_since_;  // of the events being posted
+  std::multiset<std::chrono::steady_clock::time_point> in_flight_since_;  // queued_at of the events being posted
   std::chrono::steady_clock::time_point last_stall_warning_{};
   std::size_t lanes_ = 0;    // coroutines taking events from the queue (the controller's run() destroys any
                              // left suspended before this poster: EventLoop::shutdown)

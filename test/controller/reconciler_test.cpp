@@ -339,6 +339,17 @@ struct Fixture {
   ClusterView cluster = three_nodes();
 };
 
+// A `sleep 100` dispatched to every node, then deleted while it runs (status kept, as the API server does).
+void dispatch_then_delete(Fixture& f, Controller& c) {
+  f.api.store(1, "sleep 100");
+  c.cache = f.api.snapshot();
+  c.reconcile();
+  c.cache = f.api.snapshot();
+  const std::string running = serialize((*c.cache)["status"]);
+  // As the API server does: setting deletionTimestamp bumps metadata.generation.
+  f.api.store(2, "sleep 100", true, /*deleting=*/true, running);
+}
+
 }  // namespace
 
 TEST_CASE("a new Command gets the finalizer first and nothing else") {
@@ -553,13 +564,7 @@ TEST_CASE("a spec change supersedes the running generation: it is cancelled, the
 TEST_CASE("deleting a running Command cancels on the agents, then removes the finalizer") {
   Fixture f;
   Controller c(f.io, f.api, f.agents, f.cluster);
-  f.api.store(1, "sleep 100");
-  c.cache = f.api.snapshot();
-  c.reconcile();
-  c.cache = f.api.snapshot();
-  const std::string running = serialize((*c.cache)["status"]);
-  // As the API server does: setting deletionTimestamp bumps metadata.generation.
-  f.api.store(2, "sleep 100", true, /*deleting=*/true, running);
+  dispatch_then_delete(f, c);
   c.cache = f.api.snapshot();
   CHECK(c.reconcile() == ReconcileResult::done());
   CHECK(f.agents.cancels.size() == 3);
@@ -800,12 +805,7 @@ TEST_CASE("an event the client gave up on stays owed and is posted again after t
 TEST_CASE("a finalizer removal that conflicts is retried without cancelling (or logging) the executions again") {
   Fixture f;
   Controller c(f.io, f.api, f.agents, f.cluster);
-  f.api.store(1, "sleep 100");
-  c.cache = f.api.snapshot();
-  c.reconcile();
-  c.cache = f.api.snapshot();
-  const std::string running = serialize((*c.cache)["status"]);
-  f.api.store(2, "sleep 100", true, /*deleting=*/true, running);
+  dispatch_then_delete(f, c);
   f.api.finalizer_conflicts = 1;
   c.cache = f.api.snapshot();
   CHECK(c.reconcile() == ReconcileResult::after(kConflictRequeue));
